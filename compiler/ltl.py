@@ -1,0 +1,179 @@
+"""LTLf formulas: text -> ast (Lark, LALR, positions) and ast -> text (minimal parentheses)."""
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Optional
+
+import lark
+
+from .ast import Binary, Const, Formula, Last, Prop, Unary
+from .errors import SpecSemanticError, SpecSyntaxError
+from .source import Embedded, standalone
+
+
+@functools.lru_cache(maxsize=None)
+def grammar_parser(name: str) -> lark.Lark:
+    """The LALR parser of ``grammars/<name>.lark`` (built once per process)."""
+    text = resources.files("ltlagent.grammars").joinpath(f"{name}.lark").read_text()
+    return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_prop_token(token: str) -> tuple[str, Optional[str]]:
+    """Split a PROP token into (segment, option); a quoted option is JSON-unescaped."""
+    segment, dot, option = token.partition(".")
+    if not dot:
+        return segment, None
+    return segment, (json.loads(option) if option.startswith('"') else option)
+
+
+def syntax_error(err: lark.exceptions.LarkError, where: Embedded, what: str, grammar: str, text: str) -> SpecSyntaxError:
+    """A located SpecSyntaxError for a Lark parse error, naming what was expected."""
+    pos = getattr(err, "pos_in_stream", None) or 0
+    if isinstance(err, lark.exceptions.UnexpectedToken) and err.token.type == "$END":
+        pos = len(text.rstrip())
+        message = f"unexpected end of {what}"
+    elif isinstance(err, lark.exceptions.UnexpectedToken):
+        message = f"unexpected {err.token.value!r} in {what}"
+    else:
+        message = f"unexpected character in {what}"
+    expected = sorted(getattr(err, "accepts", None) or getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+    hint = f"expected one of: {', '.join(_pretty_terminals(expected, grammar))}" if expected else None
+    return SpecSyntaxError(message, where.span(pos, pos + 1), hint)
+
+
+_FRIENDLY = {"PROP": "a segment name", "INT": "a number", "$END": "end of input"}
+
+
+def _pretty_terminals(names, grammar: str) -> list[str]:
+    """Readable names of expected Lark terminals (literal text for keywords and punctuation)."""
+    parser = grammar_parser(grammar)
+    pretty = set()
+    for name in names:
+        if name in _FRIENDLY:
+            pretty.add(_FRIENDLY[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            pretty.add(name)
+            continue
+        pretty.add(repr(pattern.value) if pattern.type == "str" else name)
+    return sorted(pretty)
+
+
+def parse_text(name: str, text: str, where: Embedded, what: str) -> lark.Tree:
+    """Parse with grammar ``name``; any Lark error becomes a located SpecSyntaxError."""
+    try:
+        return grammar_parser(name).parse(text)
+    except lark.exceptions.UnexpectedInput as err:
+        raise syntax_error(err, where, what, name, text) from None
+
+
+class _ToFormula(lark.Transformer):
+    def __init__(self, where: Embedded):
+        super().__init__()
+        self.where = where
+
+    def _span(self, meta):
+        return self.where.span(meta.start_pos, meta.end_pos) if not meta.empty else None
+
+    def prop(self, children):
+        token = children[0]
+        segment, option = parse_prop_token(str(token))
+        return Prop(segment, option, self.where.span(token.start_pos, token.end_pos))
+
+    @lark.v_args(meta=True)
+    def true(self, meta, _):
+        return Const(True, self._span(meta))
+
+    @lark.v_args(meta=True)
+    def false(self, meta, _):
+        return Const(False, self._span(meta))
+
+    @lark.v_args(meta=True)
+    def last(self, meta, _):
+        return Last(self._span(meta))
+
+    def bounds(self, children):
+        lo, hi = int(children[0]), int(children[1])
+        if lo > hi:
+            span = self.where.span(children[0].start_pos, children[1].end_pos)
+            raise SpecSemanticError(f"empty bound [{lo},{hi}]: the lower bound exceeds the upper", span)
+        return (lo, hi)
+
+
+def _unary(op: str, bounded: bool = False):
+    @lark.v_args(meta=True)
+    def build(self, meta, children):
+        if bounded:
+            return Unary(op, children[1], children[0], self._span(meta))
+        return Unary(op, children[0], None, self._span(meta))
+    return build
+
+
+def _binary(op: str):
+    @lark.v_args(meta=True)
+    def build(self, meta, children):
+        return Binary(op, children[0], children[1], self._span(meta))
+    return build
+
+
+for _name, _op in (("not_", "!"), ("next", "X"), ("weak_next", "WX"), ("eventually", "F"), ("always", "G")):
+    setattr(_ToFormula, _name, _unary(_op))
+setattr(_ToFormula, "eventually_bounded", _unary("F", bounded=True))
+setattr(_ToFormula, "always_bounded", _unary("G", bounded=True))
+for _name, _op in (("iff", "<->"), ("implies", "->"), ("or_", "|"), ("and_", "&"),
+                   ("until", "U"), ("release", "R"), ("weak_until", "W")):
+    setattr(_ToFormula, _name, _binary(_op))
+
+
+def parse_formula(text: str, where: Optional[Embedded] = None) -> Formula:
+    """Parse an LTLf formula. Raises SpecSyntaxError (with position and expected tokens) or
+    SpecSemanticError (e.g. an empty bound ``F[3,1]``)."""
+    where = where or standalone(text, "<formula>")
+    tree = parse_text("ltl", text, where, "formula")
+    try:
+        return _ToFormula(where).transform(tree)
+    except lark.exceptions.VisitError as err:
+        raise err.orig_exc from None
+
+
+# Printing: binding strength per operator, loosest first (mirrors grammars/ltl.lark).
+_LEVEL = {"<->": 1, "->": 2, "|": 3, "&": 4, "U": 5, "R": 5, "W": 5}
+_UNARY_LEVEL = 6
+_RIGHT_ASSOC = {"->", "U", "R", "W"}
+_PLAIN = __import__("re").compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
+
+
+def format_prop(prop: Prop) -> str:
+    """A proposition as formula text (the option quoted when it is not a bare word)."""
+    if prop.option is None:
+        return prop.segment
+    option = prop.option if _PLAIN.match(prop.option) else json.dumps(prop.option)
+    return f"{prop.segment}.{option}"
+
+
+def format_formula(formula: Formula) -> str:
+    """Formula text that parses back to an equal formula, with the fewest parentheses."""
+    return _fmt(formula, 0)
+
+
+def _fmt(f: Formula, context: int) -> str:
+    if isinstance(f, Prop):
+        return format_prop(f)
+    if isinstance(f, Const):
+        return "true" if f.value else "false"
+    if isinstance(f, Last):
+        return "last"
+    if isinstance(f, Unary):
+        head = f.op if f.bounds is None else f"{f.op}[{f.bounds[0]},{f.bounds[1]}]"
+        sep = "" if f.op == "!" else " "
+        return f"{head}{sep}{_fmt(f.arg, _UNARY_LEVEL)}"
+    level = _LEVEL[f.op]
+    right_assoc = f.op in _RIGHT_ASSOC
+    left = _fmt(f.left, level + 1 if right_assoc else level)
+    right = _fmt(f.right, level if right_assoc else level + 1)
+    text = f"{left} {f.op} {right}"
+    return f"({text})" if level < context else text

@@ -1,0 +1,1 @@
+"""Lark grammars of the spec language (package data)."""

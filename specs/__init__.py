@@ -1,0 +1,1 @@
+"""Agent specs shipped with ltlagent (package data)."""
