@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .source import Span
+from .source import Source, Span
 
 _SPAN = dict(default=None, compare=False, repr=False)
 
@@ -131,3 +131,131 @@ def prop_matches(prop: Prop, name: str) -> bool:
     if prop.option is None:
         return letter_segment(name) == prop.segment
     return name == letter(prop.segment, prop.option)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Specs
+
+@dataclass(frozen=True)
+class Content:
+    """What a segment may contain. ``kind`` is one of ``text choice regex grammar json``.
+
+    ``value`` holds the options (choice), the regular expression (regex), the Lark grammar text (grammar)
+    or the JSON Schema as canonical JSON text (json); None for free text. ``max_tokens`` is the segment's
+    token budget (None: only the spec's overall budget applies)."""
+
+    kind: str = "text"
+    value: Union[None, str, tuple[str, ...]] = None
+    max_tokens: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """How an env segment is produced by a tool: a fixed tool ``name``, or the tool named by the option
+    chosen in segment ``name_from``; its input is the text of the latest ``input_from`` segment."""
+
+    name: Optional[str] = None
+    name_from: Optional[str] = None
+    input_from: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One kind of segment of the agent's transcript: opened by ``tag``, produced by ``by``
+    (``model`` or ``env``). An env segment is filled by the task (``input='task'``), the user
+    (``input='user'``) or a tool (``tool``); one with none of them is left to the runtime's defaults."""
+
+    name: str
+    tag: str
+    by: str = "model"
+    content: Content = Content()
+    end: str = "\n"
+    input: Optional[str] = None
+    tool: Optional[ToolCall] = None
+    description: Optional[str] = None
+    span: Optional[Span] = field(**_SPAN)
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return self.content.value if self.content.kind == "choice" else ()
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        """Alphabet letters of this segment: one per option of a choice segment, else its name."""
+        return tuple(letter(self.name, o) for o in self.options) or (self.name,)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool env segments can call: ``kind`` is ``builtin`` (``target`` a built-in name), ``function``
+    (``target`` = ``module:function``) or ``entry_point`` (``target`` a name in group ltlagent.tools)."""
+
+    name: str
+    kind: str
+    target: str
+    timeout: float = 10.0
+    description: Optional[str] = None
+    span: Optional[Span] = field(**_SPAN)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One conjunct of the behaviour: an LTLf formula (``kind='ltl'``) or a segment pattern."""
+
+    kind: str
+    text: str
+    node: Union[Formula, Pattern]
+    why: Optional[str] = None
+    span: Optional[Span] = field(**_SPAN)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_segments: int = 50
+    max_tokens: int = 2048
+
+
+@dataclass(frozen=True)
+class Example:
+    """A few-shot example transcript, located in its source for error reporting."""
+
+    text: str
+    where: Optional[object] = field(default=None, compare=False, repr=False)  # source.Embedded
+
+
+@dataclass(frozen=True)
+class Prompt:
+    instructions: str = ""
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec: every name it uses is declared (see checks.py)."""
+
+    name: str
+    segments: tuple[Segment, ...]
+    behavior: tuple[Rule, ...]
+    tools: tuple[Tool, ...] = ()
+    limits: Limits = Limits()
+    prompt: Prompt = Prompt()
+    description: Optional[str] = None
+    dialect: str = "yaml"
+    source: Optional[Source] = field(default=None, compare=False, repr=False)
+
+    @property
+    def alphabet(self) -> tuple[str, ...]:
+        return tuple(a for s in self.segments for a in s.letters)
+
+    def segment(self, name: str) -> Segment:
+        """The segment called ``name`` (KeyError if none)."""
+        for s in self.segments:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def tool(self, name: str) -> Tool:
+        for t in self.tools:
+            if t.name == name:
+                return t
+        raise KeyError(name)

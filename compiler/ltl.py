@@ -38,7 +38,7 @@ def syntax_error(err: lark.exceptions.LarkError, where: Embedded, what: str, gra
         message = f"unexpected {err.token.value!r} in {what}"
     else:
         message = f"unexpected character in {what}"
-    expected = sorted(getattr(err, "accepts", None) or getattr(err, "expected", None) or getattr(err, "allowed", None) or ())
+    expected = sorted(set(getattr(err, "accepts", None) or ()) | set(getattr(err, "expected", None) or getattr(err, "allowed", None) or ()))
     hint = f"expected one of: {', '.join(_pretty_terminals(expected, grammar))}" if expected else None
     return SpecSyntaxError(message, where.span(pos, pos + 1), hint)
 

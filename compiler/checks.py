@@ -1,0 +1,139 @@
+"""Semantic checks: every name a spec uses must be declared. Errors carry spans."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .ast import Formula, Prop, formula_props, letter_segment, pattern_props
+from .errors import SpecSemanticError
+
+
+def check_prop(prop: Prop, alphabet: Sequence[str]) -> None:
+    """Raise SpecSemanticError unless ``prop`` names a segment (or a segment's option) of the alphabet."""
+    segments = {letter_segment(a) for a in alphabet}
+    if prop.segment not in segments:
+        raise SpecSemanticError(f"undeclared proposition {prop.segment!r}", prop.span,
+                                _suggest(prop.segment, segments, "declared segments"))
+    if prop.option is not None and f"{prop.segment}.{prop.option}" not in alphabet:
+        options = [a.split(".", 1)[1] for a in alphabet if "." in a and letter_segment(a) == prop.segment]
+        what = f"options of {prop.segment!r}" if options else None
+        message = (f"{prop.segment!r} has no option {prop.option!r}" if options
+                   else f"{prop.segment!r} is not a choice segment, so it has no option {prop.option!r}")
+        raise SpecSemanticError(message, prop.span, _suggest(prop.option, options, what) if what else None)
+
+
+def check_formula_props(formula: Formula, alphabet: Sequence[str]) -> None:
+    """Check every proposition of a formula against the alphabet (first offender raises)."""
+    for prop in formula_props(formula):
+        check_prop(prop, alphabet)
+
+
+def _suggest(name: str, known, what: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    listing = ", ".join(sorted(known))
+    return f"did you mean {close[0]!r}? ({what}: {listing})" if close else f"{what}: {listing}"
+
+
+def check_content(content, span) -> None:
+    """Raise SpecSemanticError (at ``span``) unless a segment's content constraint is well-formed:
+    distinct choice options, a compilable regex, a Lark grammar with a ``start`` rule, a valid JSON Schema."""
+    if content.kind == "choice":
+        _check_options(content.value, span)
+    elif content.kind == "regex":
+        _check_regex(content.value, span)
+    elif content.kind == "grammar":
+        _check_grammar(content.value, span)
+    elif content.kind == "json":
+        _check_json_schema(content.value, span)
+
+
+def _check_options(options, span) -> None:
+    seen = set()
+    for option in options:
+        if option in seen:
+            raise SpecSemanticError(f"duplicate choice option {option!r}", span)
+        if not option.strip():
+            raise SpecSemanticError("choice options must not be blank", span)
+        seen.add(option)
+
+
+def _check_regex(pattern: str, span) -> None:
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise SpecSemanticError(f"invalid regex: {err}", span) from None
+
+
+def _check_grammar(text: str, span) -> None:
+    import lark
+
+    try:
+        lark.Lark(text, start="start")
+    except lark.exceptions.LarkError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpecSemanticError(f"invalid Lark grammar: {first}", span,
+                                "a content grammar needs a 'start' rule") from None
+
+
+def _check_json_schema(text: str, span) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(text)
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as err:
+        raise SpecSemanticError(f"invalid JSON Schema: {err.message}", span) from None
+
+
+def check_spec(spec) -> None:
+    """Raise SpecSemanticError for the first undeclared or inconsistent name in a spec: duplicate tags,
+    unknown propositions in the behaviour, unknown tools and tool bindings."""
+    _check_tags(spec)
+    for rule in spec.behavior:
+        props = formula_props(rule.node) if rule.kind == "ltl" else pattern_props(rule.node)
+        for prop in props:
+            check_prop(prop, spec.alphabet)
+    for segment in spec.segments:
+        if segment.tool is not None:
+            _check_tool_call(spec, segment)
+
+
+def _check_tags(spec) -> None:
+    seen = {}
+    for segment in spec.segments:
+        if segment.tag in seen:
+            raise SpecSemanticError(f"segments {seen[segment.tag]!r} and {segment.name!r} share the tag "
+                                    f"{segment.tag!r}", segment.span)
+        seen[segment.tag] = segment.name
+
+
+def _known_tool(spec, name: str) -> bool:
+    from .schema import BUILTIN_TOOLS
+
+    return name in BUILTIN_TOOLS or any(t.name == name for t in spec.tools)
+
+
+def _check_tool_call(spec, segment) -> None:
+    call, names = segment.tool, [s.name for s in spec.segments]
+    declared = sorted(t.name for t in spec.tools)
+    for ref in (call.name_from, call.input_from):
+        if ref is not None and ref not in names:
+            raise SpecSemanticError(f"segment {segment.name!r} takes its tool call from undeclared segment "
+                                    f"{ref!r}", segment.span, _suggest(ref, names, "declared segments"))
+    if call.name is not None and not _known_tool(spec, call.name):
+        raise SpecSemanticError(f"unknown tool {call.name!r} in segment {segment.name!r}", segment.span,
+                                f"declared tools: {', '.join(declared) or 'none'}")
+    if call.name_from is not None:
+        source = spec.segment(call.name_from)
+        if source.content.kind != "choice":
+            raise SpecSemanticError(f"'name_from: {source.name}' needs a choice segment (its options name the "
+                                    "tools)", segment.span)
+        for option in source.options:
+            if not _known_tool(spec, option):
+                raise SpecSemanticError(f"option {option!r} of {source.name!r} names no tool", source.span,
+                                        f"declare it under 'tools' (declared: {', '.join(declared) or 'none'})")
