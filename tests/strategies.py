@@ -244,3 +244,37 @@ def minimality_problems(aut: Automaton) -> list[str]:
     if any(len(row) != len(aut.alphabet) for row in aut.delta):
         problems.append("a transition row does not cover the alphabet")
     return problems
+
+
+# ------------------------------------------------------------------------------------ known bugs
+
+def negates_last(f: Formula, negative: bool = False) -> bool:
+    """Whether ``last`` occurs under negative polarity (under ``!``, left of ``->``, either side of ``<->``)."""
+    if isinstance(f, Last):
+        return negative
+    if isinstance(f, Unary):
+        return negates_last(f.arg, negative != (f.op == "!"))
+    if isinstance(f, Binary):
+        if f.op == "<->":
+            return any(negates_last(g, neg) for g in (f.left, f.right) for neg in (False, True))
+        return negates_last(f.left, negative != (f.op == "->")) or negates_last(f.right, negative)
+    return False
+
+
+def negated_last_is_broken() -> bool:
+    """Known compiler bug (see tests/test_ltl_properties.py::test_negated_last_is_strong_next_true):
+    ``!last`` compiles to the empty language instead of ``X true``. While it is present, the random
+    property tests skip formulas with ``last`` under negative polarity; once fixed, they cover them again."""
+    from ltlagent import compile_formula
+
+    return not compile_formula("!last", ("a",)).accepts(("a", "a"))
+
+
+def without_known_bugs(strategy: st.SearchStrategy[Formula], negated_too: bool = False) -> st.SearchStrategy[Formula]:
+    """``strategy`` less the formulas that hit a known, still present compiler bug (also for ``!f`` when
+    ``negated_too``)."""
+    if negated_last_is_broken():
+        if negated_too:
+            return strategy.filter(lambda f: not negates_last(f) and not negates_last(Unary("!", f)))
+        return strategy.filter(lambda f: not negates_last(f))
+    return strategy
