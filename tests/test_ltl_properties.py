@@ -54,8 +54,8 @@ def compiled(f):
 
 # ------------------------------------------------------------------------------------------ oracle
 
-@examples(150)
-@given(f=without_known_bugs(formulas()), longer=st.lists(traces(min_size=5, max_size=7), min_size=10, max_size=30))
+@examples(500)
+@given(f=without_known_bugs(formulas(max_leaves=10)), longer=st.lists(traces(min_size=5, max_size=7), min_size=10, max_size=30))
 def test_automaton_agrees_with_reference_evaluator(f, longer):
     text = format_formula(f)
     aut = compile_formula(text, ALPHABET)
@@ -64,7 +64,7 @@ def test_automaton_agrees_with_reference_evaluator(f, longer):
         assert aut.accepts(trace) == expected, f"{text!r} on {list(trace)}: holds={expected}"
 
 
-@examples(100)
+@examples(300)
 @given(f=without_known_bugs(formulas(), negated_too=True), trace=traces(min_size=1, max_size=7))
 def test_negation_complements_on_nonempty_traces(f, trace):
     """!f accepts exactly the non-empty traces f rejects (both by the automaton and the evaluator)."""
@@ -82,7 +82,7 @@ def test_empty_trace_is_rejected(f):
 
 # -------------------------------------------------------------------------------------- round trips
 
-@examples(400)
+@examples(600)
 @given(f=formulas(max_leaves=12))
 def test_formula_round_trip(f):
     text = format_formula(f)
@@ -90,7 +90,7 @@ def test_formula_round_trip(f):
     assert format_formula(parse_formula(text)) == text
 
 
-@examples(300)
+@examples(500)
 @given(p=patterns(max_leaves=10))
 def test_pattern_round_trip(p):
     text = format_pattern(p)
@@ -119,16 +119,16 @@ def test_printer_uses_minimal_parentheses():
 
 # ---------------------------------------------------------------------------------------- minimality
 
-@examples(150)
-@given(f=without_known_bugs(formulas()))
+@examples(300)
+@given(f=without_known_bugs(formulas(max_leaves=10)))
 def test_formula_automaton_is_minimal_and_trimmed(f):
     aut = compiled(f)
     assert equivalent_states(aut) == [], format_formula(f)
     assert minimality_problems(aut) == [], format_formula(f)
 
 
-@examples(150)
-@given(p=patterns())
+@examples(300)
+@given(p=patterns(max_leaves=8))
 def test_pattern_automaton_is_minimal_and_trimmed(p):
     aut = pattern_automaton(p, ALPHABET)
     assert equivalent_states(aut) == [], format_pattern(p)
@@ -144,8 +144,8 @@ def test_minimality_oracle_detects_redundant_states():
 
 # -------------------------------------------------------------------------------------------- patterns
 
-@examples(200)
-@given(p=patterns(), longer=st.lists(traces(min_size=5, max_size=7), max_size=20))
+@examples(400)
+@given(p=patterns(max_leaves=8), longer=st.lists(traces(min_size=5, max_size=7), max_size=20))
 def test_pattern_automaton_agrees_with_python_re(p, longer):
     text = format_pattern(p)
     aut = pattern_automaton(parse_pattern(text), ALPHABET)

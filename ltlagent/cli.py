@@ -1,0 +1,178 @@
+"""The ``ltlagent`` command line: compile | check | verify | show.
+
+Bad input prints ``file:line:col: message``, the source line and a caret, and exits 1; usage errors exit 2.
+Nothing here imports torch: the runtime's commands import it lazily.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .compiler.errors import SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compile LTLf agent specs into automata, check them, verify prompts against them.")
+
+SpecArg = typer.Argument(..., help="A spec file: YAML, or the reference s-expression dialect.", show_default=False)
+
+
+class Failed(Exception):
+    """Ends a command with exit code 1 after its output was printed."""
+
+
+def _echo(text: str = "", err: bool = False) -> None:
+    typer.echo(text, err=err)
+
+
+def _style(level: str) -> str:
+    colour = {"ok": "green", "warning": "yellow", "error": "red"}[level]
+    return typer.style(f"{level:>7}", fg=colour, bold=True)
+
+
+def _load(path: Path):
+    from .compiler.api import load
+
+    return load(path)
+
+
+@app.command("compile")
+def compile_cmd(spec: Path = SpecArg,
+                output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                      help="Write the JSON artifact here (default: stdout).")):
+    """Compile a spec to its minimal automaton and write the versioned JSON artifact."""
+    from .compiler.api import compile as compile_spec
+
+    started = time.perf_counter()
+    compiled = compile_spec(_load(spec))
+    elapsed = (time.perf_counter() - started) * 1000
+    summary = (f"{spec}: {len(compiled.automaton.delta)} states, {len(compiled.alphabet)} letters, "
+               f"{len(compiled.spec.behavior)} rule(s) in {elapsed:.1f} ms")
+    if output is None:
+        _echo(compiled.to_json())
+        _echo(summary, err=True)
+    else:
+        compiled.save(output)
+        _echo(f"{summary} -> {output}")
+
+
+@app.command()
+def check(spec: Path = SpecArg):
+    """Is the spec satisfiable, is every segment reachable, can runs finish within the limits, and can the
+    agent finish whatever the environment does? Exit 1 on any error."""
+    from .compiler.analysis import analyse
+    from .compiler.api import compile as compile_spec
+
+    compiled = compile_spec(_load(spec))
+    findings = analyse(compiled)
+    _echo(f"{spec}: {compiled.spec.name}, {len(compiled.automaton.delta)} states over "
+          f"{len(compiled.alphabet)} letters")
+    for finding in findings:
+        _echo(f"{_style(finding.level)}  {finding.check}: {finding.message}")
+        for line in finding.detail:
+            _echo(f"           {line}")
+    if any(f.level == "error" for f in findings):
+        raise Failed()
+
+
+@app.command()
+def verify(spec: Path = SpecArg,
+           prompt_file: Optional[Path] = typer.Argument(None, help="Examples separated by lines of '---' "
+                                                        "(default: the spec's prompt.examples).")):
+    """Check few-shot examples against the spec; report each example's first violating segment."""
+    from .compiler.api import compile as compile_spec
+    from .compiler.verify import check_example
+
+    compiled = compile_spec(_load(spec))
+    examples = _examples(compiled, prompt_file)
+    if not examples:
+        _echo(f"{prompt_file or spec}: no examples to verify", err=True)
+        raise Failed()
+    results = [check_example(compiled, text, where, i + 1) for i, (text, where) in enumerate(examples)]
+    for result in results:
+        _report_example(result)
+    bad = sum(not r.ok for r in results)
+    _echo(f"{prompt_file or spec}: {len(results) - bad} of {len(results)} example(s) ok")
+    if bad:
+        raise Failed()
+
+
+def _examples(compiled, prompt_file: Optional[Path]):
+    from .compiler.source import Embedded, Source
+    from .compiler.verify import split_prompt_file
+
+    if prompt_file is None:
+        return [(e.text, e.where) for e in compiled.spec.prompt.examples]
+    source = Source(str(prompt_file), prompt_file.read_text(encoding="utf-8"))
+    return [(text, Embedded(source, ((0, offset),))) for text, offset in split_prompt_file(source.text)]
+
+
+def _report_example(result) -> None:
+    if result.ok:
+        _echo(f"{_style('ok')}  example {result.index}: {len(result.trace)} segments")
+        return
+    v = result.violation
+    _echo(f"{_style('error')}  example {result.index}: {v.span.location()}: {v.message}")
+    _echo(v.span.caret())
+    if v.allowed:
+        _echo(f"    allowed here: {', '.join(v.allowed)}")
+
+
+@app.command()
+def show(spec: Path = SpecArg,
+         fmt: str = typer.Option("dot", "--format", "-f", help="dot, mermaid or svg."),
+         output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (default: stdout).")):
+    """Draw the spec's automaton: segment names on the edges, double circles accept."""
+    from .compiler import draw
+    from .compiler.api import compile as compile_spec
+
+    if fmt not in ("dot", "mermaid", "svg"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use dot, mermaid or svg", param_hint="--format")
+    compiled = compile_spec(_load(spec))
+    aut = compiled.automaton
+    if fmt == "svg":
+        try:
+            text = draw.to_svg(aut, compiled.spec.name)
+        except (FileNotFoundError, RuntimeError) as err:
+            _echo(f"error: {err}", err=True)
+            raise Failed() from None
+    else:
+        text = draw.to_dot(aut, compiled.spec.name) if fmt == "dot" else draw.to_mermaid(aut)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        _echo(f"wrote {output}", err=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of the console script; returns the exit code (0 ok, 1 bad input, 2 usage)."""
+    try:
+        app(args=argv, prog_name="ltlagent")
+    except SystemExit as done:  # click's own exit, usage errors included (code 2)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except SpecError as err:
+        _echo(err.render(), err=True)
+    except Failed:
+        pass
+    except OSError as err:
+        _echo(f"{getattr(err, 'filename', None) or 'error'}: {err.strerror or err}", err=True)
+    except Exception as err:
+        if os.environ.get("LTLAGENT_DEBUG"):
+            raise
+        _echo(f"internal error: {type(err).__name__}: {err} (set LTLAGENT_DEBUG=1 for a traceback; "
+              "please report it)", err=True)
+        return 3
+    return 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
