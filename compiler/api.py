@@ -93,3 +93,11 @@ def load_artifact(path):
     from .artifact import CompiledSpec
 
     return CompiledSpec.from_json(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def holds(formula, trace) -> bool:
+    """Whether a non-empty trace of letters satisfies an LTLf formula (text or ast), by the reference
+    evaluator. Raises SpecSyntaxError for formula text that does not parse."""
+    from .semantics import holds as reference_holds
+
+    return reference_holds(parse_formula(formula) if isinstance(formula, str) else formula, trace)

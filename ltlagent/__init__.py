@@ -7,12 +7,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .compiler.api import compile, compile_formula, load, load_artifact  # noqa: E402
+from .compiler.api import compile, compile_formula, holds, load, load_artifact  # noqa: E402
 from .compiler.artifact import CompiledSpec  # noqa: E402
 from .compiler.ast import Spec  # noqa: E402
 from .compiler.automaton import Automaton  # noqa: E402
 from .compiler.errors import SpecError, SpecSemanticError, SpecSyntaxError  # noqa: E402
-from .compiler.semantics import holds  # noqa: E402
 
 __all__ = ["load", "compile", "compile_formula", "load_artifact", "Spec", "CompiledSpec", "Automaton", "SpecError", "SpecSemanticError", "SpecSyntaxError", "holds",
            "__version__"]

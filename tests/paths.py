@@ -1,0 +1,18 @@
+"""Shared paths for the tests: the repo, its shipped specs, and ../shared beside the checkout."""
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = REPO / "specs"
+SHARED = REPO.parent / "shared"
+REFERENCE_SPECS = SHARED / "reference" / "ibm-llm-agent-framework" / "specs"
+
+
+def reference_spec_paths() -> list[Path]:
+    """The eight reference s-expression specs (empty when ../shared is absent)."""
+    return sorted(REFERENCE_SPECS.glob("*.txt")) if REFERENCE_SPECS.is_dir() else []
+
+
+needs_reference = pytest.mark.skipif(not REFERENCE_SPECS.is_dir(),
+                                     reason=f"reference specs not found at {REFERENCE_SPECS}")
