@@ -130,16 +130,57 @@ def _coreachable(aut: Automaton) -> set[int]:
 
 
 def _refine(aut: Automaton, live: set[int]) -> dict[int, int]:
-    """Moore partition refinement of the live states (dead ones count as the sink, block -1)."""
-    block = {q: int(q in aut.accepting) for q in live}
-    count = len(set(block.values()))
-    while True:
-        keys = {q: (block[q], tuple(block.get(t, -1) for t in aut.delta[q])) for q in live}
-        numbering: dict = {}
-        block = {q: numbering.setdefault(key, len(numbering)) for q, key in keys.items()}
-        if len(numbering) == count:
-            return block
-        count = len(numbering)
+    """Hopcroft partition refinement of the live states: ``block[q]`` equal iff q's futures are equal.
+    States outside ``live`` and missing transitions go to an explicit sink. O(n k log n)."""
+    states = sorted(live)
+    sink = len(states)
+    index = {q: i for i, q in enumerate(states)}
+    inverse = _inverse(aut, states, index, sink)
+    block_of = [0 if q in aut.accepting else 1 for q in states] + [1]
+    blocks = [set(), set()]
+    for i, b in enumerate(block_of):
+        blocks[b].add(i)
+    blocks = [b for b in blocks if b]
+    block_of = [0] * (sink + 1)
+    for b, members in enumerate(blocks):
+        for i in members:
+            block_of[i] = b
+    pending = {(b, a) for b in range(len(blocks)) for a in range(len(aut.alphabet))}
+    while pending:
+        splitter, letter = pending.pop()
+        _split(blocks, block_of, pending, inverse, splitter, letter, len(aut.alphabet))
+    return {q: block_of[index[q]] for q in states}
+
+
+def _inverse(aut: Automaton, states: list[int], index: dict[int, int], sink: int) -> list[list[list[int]]]:
+    """``inverse[a][j]``: the (indices of) states whose letter ``a`` leads to state index ``j``."""
+    inverse = [[[] for _ in range(sink + 1)] for _ in aut.alphabet]
+    for i, q in enumerate(states):
+        for a, t in enumerate(aut.delta[q]):
+            inverse[a][index.get(t, sink)].append(i)
+    for a in range(len(aut.alphabet)):
+        inverse[a][sink].append(sink)
+    return inverse
+
+
+def _split(blocks, block_of, pending, inverse, splitter: int, letter: int, letters: int) -> None:
+    touched: dict[int, list[int]] = {}
+    for j in list(blocks[splitter]):
+        for p in inverse[letter][j]:
+            touched.setdefault(block_of[p], []).append(p)
+    for b, members in touched.items():
+        if len(members) == len(blocks[b]):
+            continue
+        new = len(blocks)
+        blocks.append(set(members))
+        blocks[b].difference_update(members)
+        for p in members:
+            block_of[p] = new
+        for a in range(letters):
+            if (b, a) in pending:
+                pending.add((new, a))
+            else:
+                pending.add((new, a) if len(blocks[new]) <= len(blocks[b]) else (b, a))
 
 
 def _quotient(aut: Automaton, block: dict[int, int]) -> Automaton:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Optional
 
@@ -144,7 +145,7 @@ def parse_formula(text: str, where: Optional[Embedded] = None) -> Formula:
 _LEVEL = {"<->": 1, "->": 2, "|": 3, "&": 4, "U": 5, "R": 5, "W": 5}
 _UNARY_LEVEL = 6
 _RIGHT_ASSOC = {"->", "U", "R", "W"}
-_PLAIN = __import__("re").compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
+_PLAIN = re.compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
 
 
 def format_prop(prop: Prop) -> str:

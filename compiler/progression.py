@@ -14,17 +14,26 @@ from typing import Sequence
 from .ast import Binary, Const, Formula, Last, Prop, Unary, prop_matches
 from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
 
-# Core formulas are interned tuples: ("tt",) ("ff",) ("lit", prop_index, positive) ("and", a, b)
-# ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r). Interning makes hashing and equality cheap.
-TT, FF = ("tt",), ("ff",)
+# Core formulas are interned as small integers; ``nodes[id]`` is one of ("tt",) ("ff",)
+# ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r) with
+# children as ids, so hashing and equality stay O(1) however deep the formula (e.g. F[0,20000] a).
+TT, FF = 0, 1
 
 
 class _Interner(dict):
-    def __call__(self, node: tuple) -> tuple:
-        return self.setdefault(node, node)
+    def __init__(self):
+        super().__init__({("tt",): TT, ("ff",): FF})
+        self.nodes: list[tuple] = [("tt",), ("ff",)]
+
+    def __call__(self, node: tuple) -> int:
+        found = self.get(node)
+        if found is None:
+            found = self[node] = len(self.nodes)
+            self.nodes.append(node)
+        return found
 
 
-def to_core(f: Formula, props: list[Prop], intern: _Interner, negate: bool = False) -> tuple:
+def to_core(f: Formula, props: list[Prop], intern: _Interner, negate: bool = False) -> int:
     """Negation normal form of ``f`` (negated if ``negate``) with all sugar expanded; collects props."""
     if isinstance(f, Const):
         return TT if f.value != negate else FF
@@ -34,13 +43,13 @@ def to_core(f: Formula, props: list[Prop], intern: _Interner, negate: bool = Fal
             props.append(key)
         return intern(("lit", props.index(key), not negate))
     if isinstance(f, Last):
-        return intern(("x", negate, FF))  # last = WX false; !last = X true
+        return intern(("x", True, TT) if negate else ("x", False, FF))  # last = WX false; !last = X true
     if isinstance(f, Unary):
         return _core_unary(f, props, intern, negate)
     return _core_binary(f, props, intern, negate)
 
 
-def _core_unary(f: Unary, props, intern, negate: bool) -> tuple:
+def _core_unary(f: Unary, props, intern, negate: bool) -> int:
     arg = lambda neg=negate: to_core(f.arg, props, intern, neg)  # noqa: E731
     if f.op == "!":
         return arg(not negate)
@@ -53,7 +62,7 @@ def _core_unary(f: Unary, props, intern, negate: bool) -> tuple:
     return _bounded(eventually, f.bounds, arg(), intern)
 
 
-def _bounded(eventually: bool, bounds: tuple[int, int], body: tuple, intern) -> tuple:
+def _bounded(eventually: bool, bounds: tuple[int, int], body: int, intern) -> int:
     """F[lo,hi] g = X^lo (g | X(g | ...)); G[lo,hi] g = WX^lo (g & WX(g & ...))."""
     lo, hi = bounds
     join = "or" if eventually else "and"
@@ -65,7 +74,7 @@ def _bounded(eventually: bool, bounds: tuple[int, int], body: tuple, intern) -> 
     return acc
 
 
-def _core_binary(f: Binary, props, intern, negate: bool) -> tuple:
+def _core_binary(f: Binary, props, intern, negate: bool) -> int:
     core = lambda g, neg: to_core(g, props, intern, neg)  # noqa: E731
     l, r, op = f.left, f.right, f.op
     if op == "->":
@@ -82,14 +91,14 @@ def _core_binary(f: Binary, props, intern, negate: bool) -> tuple:
     return intern(("u" if until else "r", core(l, negate), core(r, negate)))
 
 
-def _implies(l, r, core, intern, negate: bool) -> tuple:
+def _implies(l, r, core, intern, negate: bool) -> int:
     """l -> r, i.e. !l | r; negated: l & !r."""
     if negate:
         return _junction(True, core(l, False), core(r, True), intern)
     return _junction(False, core(l, True), core(r, False), intern)
 
 
-def _junction(conjunction: bool, a: tuple, b: tuple, intern) -> tuple:
+def _junction(conjunction: bool, a: int, b: int, intern) -> int:
     unit, zero = (TT, FF) if conjunction else (FF, TT)
     if a == zero or b == zero:
         return zero
@@ -105,7 +114,7 @@ DNF_TRUE = frozenset({frozenset()})
 DNF_FALSE: frozenset = frozenset()
 
 
-def _atom(strong: bool, g: tuple) -> frozenset:
+def _atom(strong: bool, g: int) -> frozenset:
     if strong and g == FF:
         return DNF_FALSE
     if not strong and g == TT:
@@ -144,28 +153,30 @@ def dnf_and(a: frozenset, b: frozenset) -> frozenset:
 class Progressor:
     """Progression of core formulas by letter classes, memoised."""
 
-    def __init__(self, truth: Sequence[tuple[bool, ...]]):
+    def __init__(self, truth: Sequence[tuple[bool, ...]], nodes: list[tuple]):
         self.truth = truth  # truth[cls][prop_index]
+        self.nodes = nodes
         self.memo: dict = {}
 
-    def prog(self, g: tuple, cls: int) -> frozenset:
+    def prog(self, g: int, cls: int) -> frozenset:
         key = (g, cls)
         if key not in self.memo:
             self.memo[key] = self._prog(g, cls)
         return self.memo[key]
 
-    def _prog(self, g: tuple, cls: int) -> frozenset:
-        op = g[0]
+    def _prog(self, g: int, cls: int) -> frozenset:
+        node = self.nodes[g]
+        op = node[0]
         if op in ("tt", "ff"):
             return DNF_TRUE if op == "tt" else DNF_FALSE
         if op == "lit":
-            return DNF_TRUE if self.truth[cls][g[1]] == g[2] else DNF_FALSE
+            return DNF_TRUE if self.truth[cls][node[1]] == node[2] else DNF_FALSE
         if op == "x":
-            return _atom(g[1], g[2])
+            return _atom(node[1], node[2])
         if op in ("and", "or"):
             join = dnf_and if op == "and" else dnf_or
-            return join(self.prog(g[1], cls), self.prog(g[2], cls))
-        now_r, now_l = self.prog(g[2], cls), self.prog(g[1], cls)
+            return join(self.prog(node[1], cls), self.prog(node[2], cls))
+        now_r, now_l = self.prog(node[2], cls), self.prog(node[1], cls)
         if op == "u":
             return dnf_or(now_r, dnf_and(now_l, _atom(True, g)))
         return dnf_and(now_r, dnf_or(now_l, _atom(False, g)))
@@ -193,9 +204,10 @@ def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_ST
     """The minimal trimmed DFA accepting exactly the non-empty traces over ``alphabet`` satisfying ``f``.
     Raises AutomatonTooLarge when the construction passes ``cap`` states."""
     props: list[Prop] = []
-    core = to_core(f, props, _Interner())
+    intern = _Interner()
+    core = to_core(f, props, intern)
     of_letter, truth = letter_classes(alphabet, props)
-    progressor = Progressor(truth)
+    progressor = Progressor(truth, intern.nodes)
     initial = _atom(True, core)
 
     def successors(state):

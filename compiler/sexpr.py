@@ -21,7 +21,7 @@ from .checks import check_spec
 from .errors import SpecSemanticError, SpecSyntaxError
 from .ltl import parse_text
 from .patterns import MAX_REPEAT, format_pattern
-from .source import Embedded, Source, Span
+from .source import Source, Span, shifted
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ UNTIL = re.compile(r"until(?:_(\d+))?(?:_(\d+))?\Z")
 
 def read_sexprs(source: Source) -> list[SExpr]:
     """Parse s-expression text into atoms and lists with spans. Raises SpecSyntaxError."""
-    where = Embedded(source, ((0, 0),))
+    where = shifted(source, source.text, 0)
     tree = parse_text("sexpr", source.text, where, "s-expression")
     return [_to_sexpr(child, source) for child in tree.children]
 

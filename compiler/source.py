@@ -72,40 +72,64 @@ def whole(source: Source) -> Span:
 
 @dataclass(frozen=True)
 class Embedded:
-    """Text embedded in a source (e.g. a formula inside a YAML string): maps its offsets to the source's."""
+    """Text embedded in a source (e.g. a formula inside a YAML string): ``offsets[i]`` is the source
+    offset of the text's character i (one extra entry for the end of the text)."""
 
     source: Source
-    starts: tuple[tuple[int, int], ...]  # (offset in text, offset in source) at the start of each mapped run
+    offsets: tuple[int, ...]
 
     def span(self, start: int, end: int) -> Span:
         """The source span of [start, end) in the embedded text."""
-        return Span(self.source, self._map(start), max(self._map(start) + 1, self._map(end)))
+        first = self._map(start)
+        last = self._map(max(start, end - 1)) + 1 if end > start else first + 1
+        return Span(self.source, first, max(first + 1, last))
 
     def _map(self, offset: int) -> int:
-        base_text, base_source = self.starts[0]
-        for text_off, source_off in self.starts:
-            if text_off <= offset:
-                base_text, base_source = text_off, source_off
-        return min(base_source + offset - base_text, len(self.source.text))
+        return self.offsets[max(0, min(offset, len(self.offsets) - 1))]
 
 
 def standalone(text: str, name: str = "<string>") -> Embedded:
     """Text that is its own source."""
-    return Embedded(Source(name, text), ((0, 0),))
+    return Embedded(Source(name, text), tuple(range(len(text) + 1)))
+
+
+def shifted(source: Source, text: str, start: int) -> Embedded:
+    """Text that stands verbatim in ``source`` at offset ``start``."""
+    return Embedded(source, tuple(range(start, start + len(text) + 1)))
+
+
+_ESCAPE_LENGTH = {"x": 4, "u": 6, "U": 10}
+_SKIP_LIMIT = 200
 
 
 def embed(source: Source, text: str, start: int, end: int) -> Embedded:
-    """Locate ``text`` (a scalar's value) inside ``source.text[start:end]``, line by line when it was
-    quoted, folded or escaped; lines that cannot be found map to the scalar's start."""
-    window_end = min(len(source.text), max(end, start + 1))
-    exact = source.text.find(text, start, window_end)
-    if exact >= 0 or not text:
-        return Embedded(source, ((0, exact if exact >= 0 else start),))
-    runs, pos, cursor = [], 0, start
-    for line in text.split("\n"):
-        found = source.text.find(line, cursor, window_end) if line else -1
-        runs.append((pos, found if found >= 0 else cursor))
-        if found >= 0:
-            cursor = found + len(line)
-        pos += len(line) + 1
-    return Embedded(source, tuple(runs))
+    """Locate a YAML scalar's ``text`` inside its raw form ``source.text[start:end]`` character by
+    character: quotes, indentation, folded line breaks, doubled quotes and backslash escapes are skipped
+    in the raw text. A character that cannot be aligned maps to the position reached so far."""
+    raw = source.text[start:max(end, start + 1)]
+    double = raw.startswith('"')
+    offsets, j = [], int(raw[:1] in ("'", '"'))
+    for char in text:
+        found = _align(raw, j, char, double)
+        if found is None:
+            offsets.append(start + min(j, len(raw)))
+            continue
+        offsets.append(start + found[0])
+        j = found[1]
+    offsets.append(start + min(j, len(raw)))
+    return Embedded(source, tuple(offsets))
+
+
+def _align(raw: str, j: int, char: str, double: bool):
+    """(position of ``char``'s raw form at or after j, position after it), or None within the limit."""
+    limit = min(len(raw), j + _SKIP_LIMIT)
+    while j < limit:
+        if double and raw[j] == "\\" and j + 1 < len(raw):  # every backslash starts an escape
+            if raw[j + 1] == "\n":  # a line continuation stands for nothing
+                j += 2
+                continue
+            return j, j + _ESCAPE_LENGTH.get(raw[j + 1], 2)
+        if raw[j] == char:
+            return j, j + 1
+        j += 1
+    return None

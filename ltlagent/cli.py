@@ -102,13 +102,13 @@ def verify(spec: Path = SpecArg,
 
 
 def _examples(compiled, prompt_file: Optional[Path]):
-    from .compiler.source import Embedded, Source
+    from .compiler.source import Source, shifted
     from .compiler.verify import split_prompt_file
 
     if prompt_file is None:
         return [(e.text, e.where) for e in compiled.spec.prompt.examples]
     source = Source(str(prompt_file), prompt_file.read_text(encoding="utf-8"))
-    return [(text, Embedded(source, ((0, offset),))) for text, offset in split_prompt_file(source.text)]
+    return [(text, shifted(source, text, offset)) for text, offset in split_prompt_file(source.text)]
 
 
 def _report_example(result) -> None:

@@ -1,0 +1,227 @@
+"""Compile-time benchmark: ltlagent's LTLf -> minimal DFA against ltlf2dfa 2.0 + MONA, side by side.
+
+    python bench/bench_compile.py [--quick]
+
+Families (over the alphabet given per row; ``other`` is a letter no proposition names):
+  (a) resp-n  : G(a_1 -> F b_1) & ... & G(a_n -> F b_n),  n = 2..8,  alphabet a_i, b_i, other
+  (b) fxn-n   : F(a & X^n true),                           n = 1..10, alphabet a, other
+  (c) gxn-n   : G(a -> X^n b),                             n = 1..10, alphabet a, b, other
+
+Columns:
+  ours ms      median wall time of ltlagent.compile_formula(text, alphabet) (parse + build + minimise)
+  ours st      states of our minimal trimmed partial DFA (no sink state)
+  peer ms      median of ltlf2dfa parse + MONA encoding + the `mona -q -u -w` run: the DFA construction
+  +dot ms      ltlf2dfa's MONA-output -> DOT step (sympy guard simplification), one run; only measured
+               when MONA printed <= DOT_MAX_TRANSITIONS transitions (it takes 20 s at resp-4, minutes beyond)
+  raw st       states of the peer's DFA as ltlf2dfa returns it (MONA's states less its pre-initial state 0,
+               sink included, over all 2^|atoms| interpretations)
+  1hot st      the peer's DFA restricted to one-hot interpretations (our letters), trimmed and minimised
+               (it may differ from ours by one: the peer accepts the empty trace, ltlagent never does)
+  peer/ours    peer ms / ours ms (> 1: we are faster)
+
+A last section compiles every specs/*.yaml of the repo and every reference spec
+../shared/reference/ibm-llm-agent-framework/specs/*.txt with ``ltlagent.load`` + ``ltlagent.compile``
+(when the package has them) and checks the < 20 ms compile target.
+
+Timings are wall-clock (time.perf_counter) on whatever machine runs this; the script always exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ltlagent
+from ltlagent import compile_formula
+from ltlagent.compiler.automaton import Automaton, minimize
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SPECS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ibm-llm-agent-framework" / "specs"
+DOT_MAX_TRANSITIONS = 130
+SPEC_TARGET_MS = 20.0
+
+try:
+    from ltlf2dfa.base import MonaProgram
+    from ltlf2dfa.ltlf2dfa import output2dot
+    from ltlf2dfa.parser.ltlf import LTLfParser
+
+    PEER_ERROR = None
+except Exception as err:  # pragma: no cover - depends on the environment
+    PEER_ERROR = repr(err)
+MONA = shutil.which("mona")
+if MONA is None and PEER_ERROR is None:
+    PEER_ERROR = "`mona` is not on PATH"
+
+
+def median_time(fn, min_runs: int = 3, max_runs: int = 7, budget_s: float = 2.0) -> tuple[float, object]:
+    """Median seconds of fn() over min_runs..max_runs runs (stops early past budget_s); and its last result."""
+    times, result, start = [], None, time.perf_counter()
+    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def nest(op: str, body: str, n: int) -> str:
+    return f"{op}(" * n + body + ")" * n
+
+
+def families(quick: bool):
+    resp = range(2, 7) if quick else range(2, 9)
+    xs = range(1, 7) if quick else range(1, 11)
+    for n in resp:
+        text = " & ".join(f"G(a_{i} -> F b_{i})" for i in range(1, n + 1))
+        alphabet = [f"a_{i}" for i in range(1, n + 1)] + [f"b_{i}" for i in range(1, n + 1)] + ["other"]
+        yield f"resp-{n}", text, alphabet
+    for n in xs:
+        yield f"fxn-{n}", f"F(a & {nest('X', 'true', n)})", ["a", "other"]
+    for n in xs:
+        yield f"gxn-{n}", f"G(a -> {nest('X', 'b', n)})", ["a", "b", "other"]
+
+
+class Peer:
+    """ltlf2dfa driven step by step (its own parser, MONA encoding and DOT conversion), with the MONA
+    program on a private temporary file rather than ltlf2dfa's fixed file in its package directory."""
+
+    def __init__(self):
+        self.parser = LTLfParser()
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-ltlf2dfa-"))
+
+    def close(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def mona(self, text: str) -> str:
+        program = self.tmp / "automa.mona"
+        program.write_text(MonaProgram(self.parser(text)).mona_program())
+        done = subprocess.run([MONA, "-q", "-u", "-w", str(program)], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"mona failed: {done.stderr.strip()[:200]}")
+        return done.stdout.strip()
+
+
+def one_hot_states(mona_output: str, alphabet: list[str]) -> tuple[int, int]:
+    """(raw states as ltlf2dfa returns them, states of the one-hot restriction trimmed and minimised)."""
+    raw = int(re.search(r"Automaton has (\d+) states", mona_output).group(1)) - 1
+    names = re.search(r"DFA for formula with free variables:([^\n]*)", mona_output).group(1).split()
+    accepting = {int(x) for x in re.search(r"Accepting states:([^\n]*)", mona_output).group(1).split()}
+    rules: dict[int, list[tuple[str, int]]] = {}
+    for src, bits, dst in re.findall(r"^State (\d+):\s*([01X]*)\s*->\s*state (\d+)", mona_output, re.M):
+        rules.setdefault(int(src), []).append((bits, int(dst)))
+
+    def target(state: int, letter: str) -> int:
+        vector = ["1" if name.lower() == letter else "0" for name in names]
+        for bits, dst in rules[state]:
+            if all(b in ("X", v) for b, v in zip(bits, vector)):
+                return dst
+        raise ValueError(f"no MONA transition from {state} on {letter}")
+
+    ids, order, rows = {1: 0}, [1], []
+    for state in order:  # breadth-first from MONA state 1, ltlf2dfa's initial state
+        row = []
+        for letter in alphabet:
+            t = target(state, letter)
+            if t not in ids:
+                ids[t] = len(order)
+                order.append(t)
+            row.append(ids[t])
+        rows.append(tuple(row))
+    aut = Automaton(tuple(alphabet), 0, frozenset(i for i, q in enumerate(order) if q in accepting), tuple(rows))
+    small = minimize(aut)
+    return raw, (0 if small.is_empty else len(small.delta))
+
+
+def fmt_ms(seconds) -> str:
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.2f}" if ms < 1 else f"{ms:.1f}" if ms < 1000 else f"{ms:.0f}"
+
+
+def bench_families(quick: bool) -> None:
+    print("== LTLf -> DFA: ltlagent vs ltlf2dfa 2.0 + MONA ==")
+    if PEER_ERROR:
+        print(f"(peer unavailable: {PEER_ERROR}; only our side is measured)")
+    peer = None if PEER_ERROR else Peer()
+    compile_formula("a U b", ["a", "b"])  # build the LALR parser once, outside the timings
+    head = f"{'family':<9} {'|S|':>3} {'ours ms':>8} {'ours st':>7} {'peer ms':>8} {'+dot ms':>8} " \
+           f"{'raw st':>7} {'1hot st':>7} {'peer/ours':>9}"
+    print(head)
+    print("-" * len(head))
+    try:
+        for name, text, alphabet in families(quick):
+            ours_s, aut = median_time(lambda: compile_formula(text, alphabet))
+            peer_s = dot_s = None
+            raw = hot = "-"
+            if peer is not None:
+                try:
+                    peer_s, out = median_time(lambda: peer.mona(text), min_runs=3, max_runs=5)
+                    raw, hot = one_hot_states(out, alphabet)
+                    if out.count("\nState ") <= DOT_MAX_TRANSITIONS:
+                        t0 = time.perf_counter()
+                        output2dot(out)
+                        dot_s = time.perf_counter() - t0
+                except Exception as err:  # report and go on
+                    raw = hot = f"ERR {type(err).__name__}"
+            ratio = f"{peer_s / ours_s:.2f}x" if peer_s else "-"
+            print(f"{name:<9} {len(alphabet):>3} {fmt_ms(ours_s):>8} {len(aut.delta):>7} {fmt_ms(peer_s):>8} "
+                  f"{fmt_ms(dot_s):>8} {raw:>7} {hot:>7} {ratio:>9}", flush=True)
+    finally:
+        if peer is not None:
+            peer.close()
+    print(f"(+dot '-': not run, ltlf2dfa's sympy DOT step is exponential in the atoms; "
+          f"run only when MONA printed <= {DOT_MAX_TRANSITIONS} transitions)")
+
+
+def bench_specs() -> None:
+    print()
+    print(f"== Specs: ltlagent.load + ltlagent.compile (target: compile < {SPEC_TARGET_MS:.0f} ms) ==")
+    if not (hasattr(ltlagent, "load") and hasattr(ltlagent, "compile")):
+        print("(skipped: ltlagent.load / ltlagent.compile are not available yet)")
+        return
+    paths = sorted((REPO / "specs").glob("*.yaml"))
+    if SHARED_SPECS.is_dir():
+        paths += sorted(SHARED_SPECS.glob("*.txt"))
+    else:
+        print(f"(reference specs not found at {SHARED_SPECS})")
+    if not paths:
+        print("(no spec files found)")
+        return
+    head = f"{'spec':<40} {'load ms':>8} {'compile ms':>10} {'states':>6}  target"
+    print(head)
+    print("-" * len(head))
+    misses = 0
+    for path in paths:
+        shown = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else f"shared/.../{path.name}"
+        try:
+            load_s, spec = median_time(lambda: ltlagent.load(path))
+            compile_s, compiled = median_time(lambda: ltlagent.compile(spec), min_runs=5, max_runs=11)
+            states = len(compiled.automaton.delta)
+        except Exception as err:  # report and go on
+            print(f"{shown:<40} ERROR {type(err).__name__}: {str(err).splitlines()[0][:80]}")
+            misses += 1
+            continue
+        ok = compile_s * 1000 < SPEC_TARGET_MS
+        misses += not ok
+        print(f"{shown:<40} {fmt_ms(load_s):>8} {fmt_ms(compile_s):>10} {states:>6}  {'ok' if ok else 'MISS'}")
+    print(f"({len(paths) - misses}/{len(paths)} specs compile within {SPEC_TARGET_MS:.0f} ms)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller families (n <= 6)")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, ltlagent {getattr(ltlagent, '__version__', '?')}, mona {MONA or '-'}")
+    bench_families(args.quick)
+    bench_specs()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
