@@ -110,6 +110,9 @@ def environment_game(compiled) -> Finding:
     choice segments (e.g. an evaluator's pass/fail) turn out to be; if not, a spoiling play."""
     env_choice = [s.name for s in compiled.spec.segments if s.by == "env" and len(s.letters) > 1]
     horizon = compiled.spec.limits.max_segments
+    shortest = shortest_to_accept(compiled.automaton)[compiled.automaton.initial]
+    if shortest is None or shortest > horizon:
+        return Finding("environment", "error", "no run can finish within the limits, whatever the environment does")
     regions = winning_region(compiled, horizon)
     if compiled.automaton.initial in regions[-1]:
         what = f"whatever {', '.join(env_choice)} turn(s) out to be" if env_choice else "(the environment has no choices)"

@@ -1,6 +1,7 @@
 """Semantic checks: every name a spec uses must be declared. Errors carry spans."""
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .ast import Formula, Prop, formula_props, letter_segment, pattern_props
@@ -35,50 +36,44 @@ def _suggest(name: str, known, what: str) -> str:
     return f"did you mean {close[0]!r}? ({what}: {listing})" if close else f"{what}: {listing}"
 
 
-def check_content(content, span) -> None:
-    """Raise SpecSemanticError (at ``span``) unless a segment's content constraint is well-formed:
-    distinct choice options, a compilable regex, a Lark grammar with a ``start`` rule, a valid JSON Schema."""
-    if content.kind == "choice":
-        _check_options(content.value, span)
-    elif content.kind == "regex":
-        _check_regex(content.value, span)
-    elif content.kind == "grammar":
-        _check_grammar(content.value, span)
-    elif content.kind == "json":
-        _check_json_schema(content.value, span)
+def check_content(content, locate) -> None:
+    """Raise SpecSemanticError unless a segment's content constraint is well-formed: distinct choice
+    options, a compilable regex, a Lark grammar with a ``start`` rule, a valid JSON Schema.
+    ``locate(sub)`` gives the span of an option index / character offset / schema key path."""
+    check = {"choice": _check_options, "regex": _check_regex, "grammar": _check_grammar,
+             "json": _check_json_schema}[content.kind]
+    check(content.value, locate)
 
 
-def _check_options(options, span) -> None:
+def _check_options(options, locate) -> None:
     seen = set()
-    for option in options:
+    for i, option in enumerate(options):
         if option in seen:
-            raise SpecSemanticError(f"duplicate choice option {option!r}", span)
+            raise SpecSemanticError(f"duplicate choice option {option!r}", locate((i,)))
         if not option.strip():
-            raise SpecSemanticError("choice options must not be blank", span)
+            raise SpecSemanticError("choice options must not be blank", locate((i,)))
         seen.add(option)
 
 
-def _check_regex(pattern: str, span) -> None:
-    import re
-
+def _check_regex(pattern: str, locate) -> None:
     try:
         re.compile(pattern)
     except re.error as err:
-        raise SpecSemanticError(f"invalid regex: {err}", span) from None
+        raise SpecSemanticError(f"invalid regex: {err.msg}", locate(err.pos or 0)) from None
 
 
-def _check_grammar(text: str, span) -> None:
+def _check_grammar(text: str, locate) -> None:
     import lark
 
     try:
         lark.Lark(text, start="start")
     except lark.exceptions.LarkError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SpecSemanticError(f"invalid Lark grammar: {first}", span,
+        raise SpecSemanticError(f"invalid Lark grammar: {first}", locate(),
                                 "a content grammar needs a 'start' rule") from None
 
 
-def _check_json_schema(text: str, span) -> None:
+def _check_json_schema(text: str, locate) -> None:
     import json
 
     import jsonschema
@@ -87,12 +82,18 @@ def _check_json_schema(text: str, span) -> None:
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.exceptions.SchemaError as err:
-        raise SpecSemanticError(f"invalid JSON Schema: {err.message}", span) from None
+        raise SpecSemanticError(f"invalid JSON Schema: {err.message}", locate(tuple(err.path))) from None
+
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
+KEYWORDS = frozenset({"X", "WX", "F", "G", "U", "R", "W", "true", "false", "last"})
 
 
 def check_spec(spec) -> None:
-    """Raise SpecSemanticError for the first undeclared or inconsistent name in a spec: duplicate tags,
-    unknown propositions in the behaviour, unknown tools and tool bindings."""
+    """Raise SpecSemanticError for the first undeclared or inconsistent name in a spec: bad or duplicate
+    segment names, empty or duplicate tags, unknown propositions in the behaviour, unknown tools and
+    tool bindings."""
+    _check_names(spec)
     _check_tags(spec)
     for rule in spec.behavior:
         props = formula_props(rule.node) if rule.kind == "ltl" else pattern_props(rule.node)
@@ -103,9 +104,22 @@ def check_spec(spec) -> None:
             _check_tool_call(spec, segment)
 
 
+def _check_names(spec) -> None:
+    seen = set()
+    for segment in spec.segments:
+        if not NAME.match(segment.name) or segment.name in KEYWORDS:
+            raise SpecSemanticError(f"segment name {segment.name!r} must be an identifier (letters, digits, _, "
+                                    "inner -) and not an LTLf keyword", segment.span)
+        if segment.name in seen:
+            raise SpecSemanticError(f"segment {segment.name!r} is declared twice", segment.span)
+        seen.add(segment.name)
+
+
 def _check_tags(spec) -> None:
     seen = {}
     for segment in spec.segments:
+        if not segment.tag.strip():
+            raise SpecSemanticError(f"segment {segment.name!r} has an empty tag", segment.span)
         if segment.tag in seen:
             raise SpecSemanticError(f"segments {seen[segment.tag]!r} and {segment.name!r} share the tag "
                                     f"{segment.tag!r}", segment.span)

@@ -18,7 +18,7 @@ from .source import Embedded, standalone
 def grammar_parser(name: str) -> lark.Lark:
     """The LALR parser of ``grammars/<name>.lark`` (built once per process)."""
     text = resources.files("ltlagent.grammars").joinpath(f"{name}.lark").read_text()
-    return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
 
 
 def parse_prop_token(token: str) -> tuple[str, Optional[str]]:
@@ -38,7 +38,8 @@ def syntax_error(err: lark.exceptions.LarkError, where: Embedded, what: str, gra
     elif isinstance(err, lark.exceptions.UnexpectedToken):
         message = f"unexpected {err.token.value!r} in {what}"
     else:
-        message = f"unexpected character in {what}"
+        char = text[pos] if pos < len(text) else ""
+        return SpecSyntaxError(f"unexpected character {char!r} in {what}", where.span(pos, pos + 1))
     expected = sorted(set(getattr(err, "accepts", None) or ()) | set(getattr(err, "expected", None) or getattr(err, "allowed", None) or ()))
     hint = f"expected one of: {', '.join(_pretty_terminals(expected, grammar))}" if expected else None
     return SpecSyntaxError(message, where.span(pos, pos + 1), hint)
@@ -135,10 +136,44 @@ def parse_formula(text: str, where: Optional[Embedded] = None) -> Formula:
     SpecSemanticError (e.g. an empty bound ``F[3,1]``)."""
     where = where or standalone(text, "<formula>")
     tree = parse_text("ltl", text, where, "formula")
+    return check_nesting(transform(_ToFormula(where), tree, where, text, "formula"), where, text, "formula")
+
+
+MAX_NESTING = 250
+
+
+def transform(transformer: lark.Transformer, tree: lark.Tree, where: Embedded, text: str, what: str):
+    """Run a tree transformer, re-raising the SpecErrors it raises; a tree too deep for Python's
+    recursion becomes a SpecSyntaxError."""
     try:
-        return _ToFormula(where).transform(tree)
+        return transformer.transform(tree)
     except lark.exceptions.VisitError as err:
-        raise err.orig_exc from None
+        if not isinstance(err.orig_exc, RecursionError):
+            raise err.orig_exc from None
+    except RecursionError:
+        pass
+    raise SpecSyntaxError(f"the {what} is nested more than {MAX_NESTING} operators deep",
+                          where.span(0, len(text)), "split it into several rules")
+
+
+def check_nesting(node, where: Embedded, text: str, what: str):
+    """``node`` if its operator nesting is at most MAX_NESTING (the recursive passes stay within
+    Python's stack), else SpecSyntaxError."""
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SpecSyntaxError(f"the {what} is nested more than {MAX_NESTING} operators deep",
+                                  where.span(0, len(text)), "split it into several rules")
+        stack.extend((child, depth + 1) for child in _children(current))
+    return node
+
+
+def _children(node):
+    for name in ("arg", "left", "right", "body"):
+        if hasattr(node, name):
+            yield getattr(node, name)
+    yield from getattr(node, "items", ())
 
 
 # Printing: binding strength per operator, loosest first (mirrors grammars/ltl.lark).

@@ -12,7 +12,7 @@ import lark
 from .ast import PAlt, PAtom, Pattern, PRepeat, PSeq, Prop, prop_matches
 from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
 from .errors import AutomatonTooLarge, SpecSemanticError
-from .ltl import parse_prop_token, parse_text
+from .ltl import check_nesting, parse_prop_token, parse_text, transform
 from .source import Embedded, standalone
 
 MAX_REPEAT = 1000
@@ -84,10 +84,8 @@ def parse_pattern(text: str, where: Optional[Embedded] = None) -> Pattern:
     """Parse a segment pattern. Raises SpecSyntaxError or SpecSemanticError (bad bounds), located."""
     where = where or standalone(text, "<pattern>")
     tree = parse_text("pattern", text, where, "segment pattern")
-    try:
-        return _ToPattern(where).transform(tree)
-    except lark.exceptions.VisitError as err:
-        raise err.orig_exc from None
+    return check_nesting(transform(_ToPattern(where), tree, where, text, "segment pattern"), where, text,
+                         "segment pattern")
 
 
 def format_pattern(pattern: Pattern) -> str:

@@ -38,17 +38,6 @@ class SegmentModel(_Model):
     input: Optional[Literal["task", "user"]] = None
     tool: Optional[Union[StrictStr, ToolCallModel]] = None
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        given = [k for k in CONTENT_KEYS if getattr(self, "json_schema" if k == "json" else k) is not None]
-        if len(given) > 1:
-            raise ValueError(f"a segment has one content constraint, got {' and '.join(given)}")
-        if self.by == "model" and (self.input or self.tool):
-            raise ValueError("only env segments take 'input' or 'tool'")
-        if self.input and self.tool:
-            raise ValueError("an env segment takes 'input' or 'tool', not both")
-        return self
-
 
 class ToolModel(_Model):
     builtin: Optional[Literal["search", "lookup", "calculator", "finish"]] = None

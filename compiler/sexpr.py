@@ -53,8 +53,17 @@ def _to_sexpr(node, source: Source) -> SExpr:
         return SList(tuple(_to_sexpr(c, source) for c in node.children),
                      Span(source, node.meta.start_pos, node.meta.end_pos))
     token = node.children[0]
-    text = json.loads(token) if node.data == "string" else str(token)
-    return Atom(node.data, text, Span(source, token.start_pos, token.end_pos))
+    span = Span(source, token.start_pos, token.end_pos)
+    return Atom(node.data, _string(str(token), span) if node.data == "string" else str(token), span)
+
+
+def _string(token: str, span: Span) -> str:
+    """The value of a double-quoted string (JSON escapes). Raises SpecSyntaxError for a bad escape."""
+    try:
+        return json.loads(token)
+    except json.JSONDecodeError as err:
+        escape = token[err.pos:err.pos + 2]
+        raise SpecSyntaxError(f"invalid escape '{escape}' in string", span.sub(err.pos, err.pos + 2)) from None
 
 
 def load_sexpr_spec(source: Source) -> Spec:

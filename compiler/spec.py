@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pydantic
 
@@ -11,12 +10,10 @@ from .checks import check_content, check_spec
 from .errors import SpecSemanticError
 from .ltl import parse_formula
 from .patterns import parse_pattern
-from .schema import BUILTIN_TOOLS, SegmentModel, SpecModel
+from .schema import BUILTIN_TOOLS, CONTENT_KEYS, SegmentModel, SpecModel
 from .source import Source, embed
 from .yamlpos import Located, load_yaml
 
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
-KEYWORDS = {"X", "WX", "F", "G", "U", "R", "W", "true", "false", "last"}
 
 
 def load_yaml_spec(source: Source) -> Spec:
@@ -34,10 +31,10 @@ def load_yaml_spec(source: Source) -> Spec:
 
 def pydantic_error(err: pydantic.ValidationError, located: Located) -> SpecSemanticError:
     """The first (in source order) validation error as a located SpecSemanticError."""
-    problems = [_locate(e, located) for e in err.errors()]
-    problems.sort(key=lambda p: p[1].start)
-    message, span = problems[0]
-    extra = len({p[0] for p in problems}) - 1
+    errors = sorted(err.errors(), key=lambda e: e["type"].endswith("_type"))  # stable: type errors last
+    problems = [_locate(e, located) for e in errors]
+    message, span = min(problems, key=lambda p: p[1].start)
+    extra = len({p[1].start for p in problems}) - 1  # union members fail at the same place
     return SpecSemanticError(message, span, f"{extra} more problem(s) after this one" if extra > 0 else None)
 
 
@@ -91,19 +88,43 @@ def _embedded(located: Located, path: tuple, text: str):
 
 def _segment(name: str, seg: SegmentModel, located: Located) -> Segment:
     path = ("segments", name)
-    if not NAME.match(name) or name in KEYWORDS:
-        raise SpecSemanticError(f"segment name {name!r} must be an identifier (letters, digits, _, inner -) "
-                                "and not an LTLf keyword", located.key_span(path))
     tool = seg.tool
     if isinstance(tool, str):
         tool = ToolCall(name=tool)
     elif tool is not None:
         tool = ToolCall(tool.name, tool.name_from, tool.input_from)
+    _check_segment_keys(seg, located, path)
     content = _content(seg)
     if content.kind != "text":
-        check_content(content, located.value_span(path + (content.kind,)))
+        check_content(content, _content_locator(located, path + (content.kind,), content))
     return Segment(name, seg.tag, seg.by, content, seg.end, seg.input, tool, seg.description,
                    located.key_span(path))
+
+
+def _check_segment_keys(seg: SegmentModel, located: Located, path: tuple) -> None:
+    """One content constraint at most; ``input`` / ``tool`` only on env segments, not both. Errors
+    point at the offending key."""
+    given = [k for k in CONTENT_KEYS if k in located.data["segments"][path[-1]]]
+    if len(given) > 1:
+        raise SpecSemanticError(f"a segment has one content constraint, got {' and '.join(given)}",
+                                located.key_span(path + (given[1],)))
+    keys = [k for k in ("input", "tool") if getattr(seg, k) is not None]
+    if keys and seg.by == "model":
+        raise SpecSemanticError(f"only env segments take {keys[0]!r} (add 'by: env')", located.key_span(path + (keys[0],)))
+    if len(keys) == 2:
+        raise SpecSemanticError("an env segment takes 'input' or 'tool', not both", located.key_span(path + ("tool",)))
+
+
+def _content_locator(located: Located, path: tuple, content: Content):
+    """Span finder for content errors: a character offset into a regex or grammar, or a key path
+    inside a JSON Schema."""
+    where = _embedded(located, path, content.value) if content.kind in ("regex", "grammar") else None
+
+    def locate(sub=None):
+        if where is not None and isinstance(sub, int):
+            return where.span(sub, sub + 1)
+        return located.value_span(path + tuple(sub or ()))
+    return locate
 
 
 def _content(seg: SegmentModel) -> Content:

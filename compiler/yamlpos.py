@@ -55,18 +55,31 @@ def load_yaml(source: Source) -> Located:
     return located
 
 
+def _scalar(node: yaml.ScalarNode, source: Source):
+    """A scalar's value by YAML's safe rules. Raises SpecSemanticError (located) for values those rules
+    reject, e.g. an impossible timestamp."""
+    try:
+        return yaml.SafeLoader("").construct_object(node)
+    except yaml.YAMLError as err:
+        raise SpecSemanticError(f"invalid YAML value: {getattr(err, 'problem', None) or err}",
+                                _span(source, node)) from None
+
+
 def _convert(node: yaml.Node, path: Path, key_span, located: Located):
     source = located.source
     located.spans[path] = (key_span, _span(source, node))
     if isinstance(node, yaml.ScalarNode):
-        return yaml.SafeLoader("").construct_object(node)
+        return _scalar(node, source)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), None, located) for i, item in enumerate(node.value)]
     result: dict = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             raise SpecSemanticError("mapping keys must be plain scalars", _span(source, key_node))
-        key = yaml.SafeLoader("").construct_object(key_node)
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise SpecSemanticError("YAML merge keys (<<) are not supported in specs; write the keys out",
+                                    _span(source, key_node))
+        key = _scalar(key_node, source)
         if key in result:
             raise SpecSemanticError(f"duplicate key {key!r}", _span(source, key_node))
         result[key] = _convert(value_node, path + (key,), _span(source, key_node), located)

@@ -30,8 +30,15 @@ def _echo(text: str = "", err: bool = False) -> None:
 
 
 def _style(level: str) -> str:
+    """The level word, coloured unless NO_COLOR is set (colour is dropped anyway when not on a terminal)."""
+    if os.environ.get("NO_COLOR"):
+        return f"{level:>7}"
     colour = {"ok": "green", "warning": "yellow", "error": "red"}[level]
     return typer.style(f"{level:>7}", fg=colour, bold=True)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _load(path: Path):
@@ -50,8 +57,9 @@ def compile_cmd(spec: Path = SpecArg,
     started = time.perf_counter()
     compiled = compile_spec(_load(spec))
     elapsed = (time.perf_counter() - started) * 1000
-    summary = (f"{spec}: {len(compiled.automaton.delta)} states, {len(compiled.alphabet)} letters, "
-               f"{len(compiled.spec.behavior)} rule(s) in {elapsed:.1f} ms")
+    summary = (f"{spec}: {_count(len(compiled.automaton.delta), 'state')}, "
+               f"{_count(len(compiled.alphabet), 'letter')}, {_count(len(compiled.spec.behavior), 'rule')} "
+               f"in {elapsed:.1f} ms")
     if output is None:
         _echo(compiled.to_json())
         _echo(summary, err=True)
@@ -69,8 +77,8 @@ def check(spec: Path = SpecArg):
 
     compiled = compile_spec(_load(spec))
     findings = analyse(compiled)
-    _echo(f"{spec}: {compiled.spec.name}, {len(compiled.automaton.delta)} states over "
-          f"{len(compiled.alphabet)} letters")
+    _echo(f"{spec}: {compiled.spec.name}, {_count(len(compiled.automaton.delta), 'state')} over "
+          f"{_count(len(compiled.alphabet), 'letter')}")
     for finding in findings:
         _echo(f"{_style(finding.level)}  {finding.check}: {finding.message}")
         for line in finding.detail:

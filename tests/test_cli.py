@@ -242,8 +242,6 @@ def test_tty_output_is_coloured():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-@pytest.mark.xfail(strict=True, reason="NO_COLOR=1 is ignored on a terminal: typer.style/click.echo still emit "
-                                      "ANSI colour codes (see https://no-color.org)")
 def test_no_color_is_honoured_on_a_tty():
     output = _run_on_a_tty(["check", "specs/react.yaml"], NO_COLOR="1")
     assert b"ok" in output
