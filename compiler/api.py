@@ -18,7 +18,7 @@ def compile_formula(text: str, alphabet: Sequence[str], cap: int = DEFAULT_STATE
     from .checks import check_formula_props
 
     check_formula_props(formula, alphabet)
-    return formula_automaton(formula, tuple(alphabet), cap)
+    return formula_parts_automaton(formula, tuple(alphabet), cap)
 
 
 def load(path_or_text, name: str | None = None):
@@ -88,17 +88,28 @@ def rule_automaton(rule, alphabet, cap: int = DEFAULT_STATE_CAP) -> Automaton:
 
     if rule.kind == "pattern":
         return pattern_automaton(rule.node, alphabet, cap)
-    conjuncts = split_conjunction(rule.node)
-    return intersect_all([formula_automaton(c, tuple(alphabet), cap) for c in conjuncts], alphabet, cap)
+    return formula_parts_automaton(rule.node, tuple(alphabet), cap)
+
+
+def formula_parts_automaton(formula, alphabet, cap: int = DEFAULT_STATE_CAP) -> Automaton:
+    """The minimal DFA of a formula built compositionally: one minimal DFA per top-level conjunct,
+    intersected smallest first."""
+    parts = [formula_automaton(c, alphabet, cap) for c in split_conjunction(formula)]
+    return intersect_all(parts, alphabet, cap)
 
 
 def split_conjunction(formula) -> list:
     """The top-level conjuncts of a formula (``a & (b & c)`` -> [a, b, c])."""
     from .ast import Binary
 
-    if isinstance(formula, Binary) and formula.op == "&":
-        return split_conjunction(formula.left) + split_conjunction(formula.right)
-    return [formula]
+    parts, stack = [], [formula]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Binary) and node.op == "&":
+            stack += [node.right, node.left]
+        else:
+            parts.append(node)
+    return parts
 
 
 def load_artifact(path):

@@ -145,7 +145,8 @@ def _refine(aut: Automaton, live: set[int]) -> dict[int, int]:
     for b, members in enumerate(blocks):
         for i in members:
             block_of[i] = b
-    pending = {(b, a) for b in range(len(blocks)) for a in range(len(aut.alphabet))}
+    smaller = min(range(len(blocks)), key=lambda b: len(blocks[b]))  # Hopcroft: one initial splitter
+    pending = {(smaller, a) for a in range(len(aut.alphabet))}
     while pending:
         splitter, letter = pending.pop()
         _split(blocks, block_of, pending, inverse, splitter, letter, len(aut.alphabet))

@@ -122,32 +122,103 @@ def _atom(strong: bool, g: int) -> frozenset:
     return frozenset({frozenset({(strong, g)})})
 
 
-def _clause_ok(clause: frozenset) -> frozenset | None:
-    """Simplify a clause; None when it is contradictory (must end and must go on)."""
-    strong = {g for s, g in clause if s}
-    if strong and (False, FF) in clause:
-        return None
-    if len(strong) > 1 and TT in strong:
-        clause = clause - {(True, TT)}
-    return frozenset(a for a in clause if a[0] or (True, a[1]) not in clause)
+IMPLICATION_DEPTH = 64
 
 
-def _absorb(clauses) -> frozenset:
-    ordered = sorted(set(clauses), key=len)
-    kept: list[frozenset] = []
-    for clause in ordered:
-        if not any(k <= clause for k in kept):
-            kept.append(clause)
-    return frozenset(kept)
+class Obligations:
+    """DNF algebra over obligations with sound (incomplete) syntactic implication: a clause implied by
+    another is dropped from a conjunction, a clause that implies another is dropped from a disjunction.
+    This keeps e.g. "at least 3 more steps" | "at least 2 more steps" as one obligation, so the explored
+    state space stays close to the minimal one."""
 
+    def __init__(self, nodes: list[tuple]):
+        self.nodes = nodes
+        self.memo: dict = {}
+        self.joins: dict = {}
 
-def dnf_or(a: frozenset, b: frozenset) -> frozenset:
-    return _absorb(a | b)
+    def implies(self, g: int, h: int, depth: int = 0) -> bool:
+        """Whether core formula g implies h on every (non-empty) suffix; False when unsure."""
+        if g == h or h == TT or g == FF:
+            return True
+        if g == TT or h == FF or depth > IMPLICATION_DEPTH:
+            return False
+        key = (g, h)
+        if key not in self.memo:
+            self.memo[key] = self._implies(self.nodes[g], self.nodes[h], g, h, depth + 1)
+        return self.memo[key]
 
+    def _implies(self, ng: tuple, nh: tuple, g: int, h: int, depth: int) -> bool:
+        imp = lambda a, b: self.implies(a, b, depth)  # noqa: E731
+        if nh[0] == "and":
+            return imp(g, nh[1]) and imp(g, nh[2])
+        if ng[0] == "or":
+            return imp(ng[1], h) and imp(ng[2], h)
+        if ng[0] == "and" and (imp(ng[1], h) or imp(ng[2], h)):
+            return True
+        if nh[0] == "or" and (imp(g, nh[1]) or imp(g, nh[2])):
+            return True
+        if ng[0] == "x" and nh[0] == "x":
+            return (ng[1] or not nh[1]) and imp(ng[2], nh[2])
+        if nh[0] == "u" and imp(g, nh[2]):  # r implies l U r
+            return True
+        if ng[0] == "r" and imp(ng[2], h):  # l R r implies r
+            return True
+        if ng[0] == nh[0] and ng[0] in ("u", "r"):  # both are monotone in both arguments
+            return imp(ng[1], nh[1]) and imp(ng[2], nh[2])
+        return False
 
-def dnf_and(a: frozenset, b: frozenset) -> frozenset:
-    clauses = (_clause_ok(x | y) for x in a for y in b)
-    return _absorb(c for c in clauses if c is not None)
+    def atom_implies(self, a: tuple, b: tuple) -> bool:
+        """S(g) => S(h), S(g) => W(h), W(g) => W(h) when g => h."""
+        return (a[0] or not b[0]) and self.implies(a[1], b[1])
+
+    def clause_implies(self, c: frozenset, d: frozenset) -> bool:
+        return all(any(self.atom_implies(a, b) for a in c) for b in d)
+
+    def clause(self, atoms: frozenset) -> frozenset | None:
+        """A conjunction of atoms without implied atoms; None when contradictory (must end, must go on)."""
+        if len(atoms) < 2:
+            return atoms
+        if (False, FF) in atoms and any(strong for strong, _ in atoms):
+            return None
+        kept: list[tuple] = []
+        for atom in sorted(atoms):
+            if any(self.atom_implies(k, atom) for k in kept):
+                continue
+            kept = [k for k in kept if not self.atom_implies(atom, k)] + [atom]
+        return frozenset(kept)
+
+    def absorb(self, clauses) -> frozenset:
+        """A disjunction without clauses that imply another one (deterministic order)."""
+        clauses = set(clauses)
+        if len(clauses) < 2:
+            return frozenset(clauses)
+        kept: list[frozenset] = []
+        for clause in sorted(clauses, key=lambda c: (len(c), sorted(c))):
+            if any(self.clause_implies(clause, k) for k in kept):
+                continue
+            kept = [k for k in kept if not self.clause_implies(k, clause)] + [clause]
+        return frozenset(kept)
+
+    def or_(self, a: frozenset, b: frozenset) -> frozenset:
+        if not a or b == DNF_TRUE or a == b:
+            return b if not a or b == DNF_TRUE else a
+        if not b or a == DNF_TRUE:
+            return a
+        return self._memo("or", a, b, lambda: self.absorb(a | b))
+
+    def and_(self, a: frozenset, b: frozenset) -> frozenset:
+        if not a or not b:
+            return DNF_FALSE
+        if a == DNF_TRUE or b == DNF_TRUE:
+            return b if a == DNF_TRUE else a
+        return self._memo("and", a, b, lambda: self.absorb(
+            c for c in (self.clause(x | y) for x in a for y in b) if c is not None))
+
+    def _memo(self, op: str, a: frozenset, b: frozenset, compute) -> frozenset:
+        key = (op, a, b)
+        if key not in self.joins:
+            self.joins[key] = compute()
+        return self.joins[key]
 
 
 class Progressor:
@@ -156,6 +227,7 @@ class Progressor:
     def __init__(self, truth: Sequence[tuple[bool, ...]], nodes: list[tuple]):
         self.truth = truth  # truth[cls][prop_index]
         self.nodes = nodes
+        self.dnf = Obligations(nodes)
         self.memo: dict = {}
 
     def prog(self, g: int, cls: int) -> frozenset:
@@ -173,23 +245,24 @@ class Progressor:
             return DNF_TRUE if self.truth[cls][node[1]] == node[2] else DNF_FALSE
         if op == "x":
             return _atom(node[1], node[2])
+        dnf = self.dnf
         if op in ("and", "or"):
-            join = dnf_and if op == "and" else dnf_or
+            join = dnf.and_ if op == "and" else dnf.or_
             return join(self.prog(node[1], cls), self.prog(node[2], cls))
         now_r, now_l = self.prog(node[2], cls), self.prog(node[1], cls)
         if op == "u":
-            return dnf_or(now_r, dnf_and(now_l, _atom(True, g)))
-        return dnf_and(now_r, dnf_or(now_l, _atom(False, g)))
+            return dnf.or_(now_r, dnf.and_(now_l, _atom(True, g)))
+        return dnf.and_(now_r, dnf.or_(now_l, _atom(False, g)))
 
     def step(self, state: frozenset, cls: int) -> frozenset:
         result = DNF_FALSE
         for clause in state:
             acc = DNF_TRUE
             for _, g in clause:
-                acc = dnf_and(acc, self.prog(g, cls))
+                acc = self.dnf.and_(acc, self.prog(g, cls))
                 if not acc:
                     break
-            result = dnf_or(result, acc)
+            result = self.dnf.or_(result, acc)
         return result
 
 
