@@ -1,0 +1,324 @@
+"""The decode loop: a compiled spec drives a model token by token so that every finished run is accepted.
+
+Per step: the automaton state gives the allowed next segments; a letter is a candidate only if, after
+it, acceptance stays reachable within the remaining segments *and* tokens (``plan.token_floor``). The
+model picks among candidate tags (EOS too, only in accepting states); a single candidate is forced. It
+then writes the content under the segment's constraint (token trie for choices, an outlines-core index
+for regex / JSON / grammar / free text) within a token budget that leaves room for the shortest way to
+acceptance; when the budget only just suffices, that shortest path is forced. Forced tokens are fed in
+one forward call; environment text is appended as prefill; one KV cache lives across the episode.
+"""
+from __future__ import annotations
+
+import codecs
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from ltlagent.compiler.ast import Segment, letter as letter_of
+from .constraints import content_regex
+from .index import IndexPaths, IndexStore, TokenTrie
+from .plan import INF, token_floor
+
+STOP = "<stop>"
+DEFAULT_SEGMENT_TOKENS = 256
+
+
+class DecodeError(RuntimeError):
+    """The run cannot go on: e.g. the environment produced an option the spec forbids at that point."""
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """One segment of a run, as written to the trace."""
+
+    name: str
+    letter: str
+    option: Optional[str]
+    text: str
+    by: str
+    state_before: int
+    state_after: int
+    tokens: int
+    forced_tokens: int
+    forward_passes: int
+    seconds: float
+    tool: Optional[dict] = None
+
+
+@dataclass
+class RunResult:
+    segments: list[SegmentRecord]
+    stopped_by: str
+    final_state: int
+    accepted: bool
+    model_tokens: int
+    forward_passes: int
+    tokens_fed: int
+    seconds: float
+    transcript: str
+
+    @property
+    def letters(self) -> list[str]:
+        return [s.letter for s in self.segments]
+
+
+@dataclass
+class _Content:
+    """How one model segment's content is decoded: options (a trie) or an index with shortest paths."""
+
+    trie: Optional[TokenTrie] = None
+    option_ids: dict = field(default_factory=dict)
+    index: object = None
+    paths: Optional[IndexPaths] = None
+    min_tokens: int = 0
+
+
+class Vocab:
+    """What the decoder needs of a tokenizer: encoding, each token's bytes, the EOS id."""
+
+    def __init__(self, tokenizer, token_bytes: list, eos_id: int):
+        self.tokenizer, self.token_bytes, self.eos_id = tokenizer, token_bytes, eos_id
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def text(self, ids) -> str:
+        return b"".join(self.token_bytes[i] or b"" for i in ids).decode("utf-8", errors="replace")
+
+
+class Decoder:
+    """Everything precomputed for one compiled spec and one vocabulary; ``run`` decodes one episode."""
+
+    def __init__(self, compiled, vocab: Vocab, indexes: IndexStore):
+        self.compiled, self.vocab = compiled, vocab
+        self.spec, self.aut = compiled.spec, compiled.automaton
+        self.tags = {s.name: vocab.encode(s.tag) for s in self.spec.segments}
+        self.contents = {s.name: self._content(s, indexes) for s in self.spec.segments if s.by == "model"}
+        self.letter_cost = {a: self._letter_cost(a) for a in self.aut.alphabet}
+        self.floor = token_floor(self.aut, self.letter_cost, self.spec.limits.max_segments)
+        self.masks: dict = {}
+
+    def _content(self, segment: Segment, indexes: IndexStore) -> _Content:
+        end_ids = self.vocab.encode(segment.end)
+        if segment.content.kind == "choice":
+            ids = {o: self.vocab.encode(" " + o) + end_ids for o in segment.options}
+            return _Content(option_ids=ids, min_tokens=min(len(v) for v in ids.values()))
+        index = indexes.get(content_regex(segment))
+        paths = IndexPaths(index, self.vocab.eos_id)
+        return _Content(index=index, paths=paths, min_tokens=paths.dist[index.get_initial_state()])
+
+    def _letter_cost(self, name: str) -> int:
+        segment = self.spec.segment(name.split(".", 1)[0])
+        if segment.by == "env":
+            return 0
+        content = self.contents[segment.name]
+        option = name.split(".", 1)[1] if "." in name else None
+        body = len(content.option_ids[option]) if option is not None else content.min_tokens
+        return len(self.tags[segment.name]) + body
+
+    def run(self, source, sampler, environment, prompt: str,
+            on_event: Optional[Callable[[str, object], None]] = None) -> RunResult:
+        """Decode one episode after ``prompt``; ``environment.produce(segment, records)`` fills env
+        segments. Raises DecodeError when the environment breaks the spec."""
+        return _Run(self, source, sampler, environment, on_event or (lambda kind, payload: None)).go(prompt)
+
+
+class _Run:
+    def __init__(self, decoder: Decoder, source, sampler, environment, on_event):
+        self.d, self.source, self.sampler, self.env, self.emit = decoder, source, sampler, environment, on_event
+        self.state = decoder.aut.initial
+        self.segments_left = decoder.spec.limits.max_segments
+        self.tokens_left = decoder.spec.limits.max_tokens
+        self.records: list[SegmentRecord] = []
+        self.pieces: list[str] = []
+        self.logits = None
+
+    def feed(self, ids: list[int]) -> None:
+        self.logits = self.source.feed(ids)
+
+    def go(self, prompt: str) -> RunResult:
+        started = time.perf_counter()
+        self.pieces.append(prompt)
+        self.feed(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
+        stopped_by = "limits"
+        while True:
+            choice = self.choose_segment()
+            if choice == STOP:
+                stopped_by = "eos"
+                break
+            self.segment(choice)
+        return RunResult(self.records, stopped_by, self.state, self.state in self.d.aut.accepting,
+                         self.d.spec.limits.max_tokens - self.tokens_left, self.source.forward_passes,
+                         self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces))
+
+    # -- which segment comes next ------------------------------------------------------------------
+
+    def candidates(self) -> dict[str, list[str]]:
+        """Per segment, its letters that keep acceptance reachable within both budgets."""
+        d, result = self.d, {}
+        if self.segments_left <= 0:
+            return result
+        floor = d.floor[self.segments_left - 1]
+        for segment in d.spec.segments:
+            letters = [a for a in segment.letters if (t := d.aut.step(self.state, a)) is not None
+                       and d.letter_cost[a] + floor[t] <= self.tokens_left]
+            if letters:
+                result[segment.name] = letters
+        return result
+
+    def choose_segment(self) -> str:
+        self.cands = self.candidates()
+        keys = list(self.cands) + ([STOP] if self.state in self.d.aut.accepting else [])
+        if not keys:
+            raise DecodeError(f"no way on from automaton state {self.state} (a bug: budgets are planned)")
+        if keys == [STOP]:
+            return STOP
+        sequences = [(k, [self.d.vocab.eos_id] if k == STOP else self.d.tags[k]) for k in keys]
+        key, _ = self.walk(TokenTrie(sequences), stop_token=self.d.vocab.eos_id)
+        return key
+
+    def walk(self, trie: TokenTrie, stop_token: Optional[int] = None) -> tuple[object, list[int]]:
+        """Follow a trie with the model (forced runs fed at once); returns (key, tokens fed). The stop
+        token ends the walk without being fed."""
+        import torch
+
+        node, fed = trie.root, []
+        while not (node.ends and not node.children):
+            run = TokenTrie.forced_run(node)
+            if run:
+                self.feed(run)
+                fed += run
+                for token in run:
+                    node = node.children[token]
+                continue
+            token = self.sampler.pick(self.logits, torch.tensor(sorted(node.children)))
+            if token == stop_token:  # EOS is offered only as the whole STOP sequence; never fed
+                return node.children[token].ends[0], fed
+            self.feed([token])
+            fed.append(token)
+            node = node.children[token]
+        return node.ends[0], fed
+
+    # -- one segment ---------------------------------------------------------------------------------
+
+    def segment(self, name: str) -> None:
+        d = self.d
+        segment = d.spec.segment(name)
+        before, started, passes = self.state, time.perf_counter(), self.source.forward_passes
+        self.emit("segment_start", segment)
+        tag_ids = d.tags[name]  # already fed while the segment was chosen
+        self.pieces.append(segment.tag)
+        if segment.by == "env":
+            letter, text, tokens, forced, tool = self.env_content(segment)
+        else:
+            letter, text, tokens, forced = self.model_content(segment, len(tag_ids))
+            tool = None
+            self.tokens_left -= len(tag_ids) + tokens
+        self.state = d.aut.step(self.state, letter)
+        self.segments_left -= 1
+        option = letter.split(".", 1)[1] if "." in letter else None
+        record = SegmentRecord(name, letter, option, text, segment.by, before, self.state, tokens, forced,
+                               self.source.forward_passes - passes, time.perf_counter() - started, tool)
+        self.records.append(record)
+        self.emit("segment_end", record)
+
+    def env_content(self, segment: Segment):
+        text, tool = self.env.produce(segment, self.records)
+        text = " ".join(str(text).split("\n")) if segment.end == "\n" else str(text)
+        letter = segment.name
+        if segment.options:
+            letter = letter_of(segment.name, text.strip())
+            if letter not in self.cands.get(segment.name, ()):
+                raise DecodeError(f"the environment answered {text.strip()!r} in {segment.name!r}, which the "
+                                  f"spec does not allow here (allowed: {', '.join(self.cands.get(segment.name, ()))})")
+        body = f" {text.strip()}{segment.end}" if text.strip() else segment.end
+        ids = self.d.vocab.encode(body)
+        self.feed(ids)
+        self.pieces.append(body)
+        self.emit("text", body)
+        return letter, text.strip(), len(ids), len(ids), tool
+
+    def model_content(self, segment: Segment, tag_tokens: int):
+        d = self.d
+        content = d.contents[segment.name]
+        letters = self.cands[segment.name]
+        after = d.floor[self.segments_left - 1]
+        if content.index is None:
+            return self.choice_content(segment, content, letters)
+        target = d.aut.step(self.state, segment.name)
+        budget = int(min(self.tokens_left - tag_tokens - after[target],
+                         max(segment.content.max_tokens or DEFAULT_SEGMENT_TOKENS, content.min_tokens)))
+        ids, forced = self.indexed_content(content, budget)
+        text = d.vocab.text(ids)
+        return segment.name, _strip_content(text, segment.end), len(ids), forced
+
+    def choice_content(self, segment: Segment, content: _Content, letters: list[str]):
+        options = [a.split(".", 1)[1] for a in letters]
+        trie = TokenTrie([(o, content.option_ids[o]) for o in options])
+        option, fed = self.walk(trie)
+        body = self.d.vocab.text(fed)
+        self.pieces.append(body)
+        self.emit("text", body)
+        forced = len(fed) if len(options) == 1 else 0
+        return letter_of(segment.name, option), option, len(fed), forced
+
+    def indexed_content(self, content: _Content, budget: int) -> tuple[list[int], int]:
+        """Tokens of one indexed segment within ``budget`` tokens (the shortest completion is forced when
+        the budget only just suffices); returns (tokens, how many were forced)."""
+        index, paths = content.index, content.paths
+        state, ids, forced = index.get_initial_state(), [], 0
+        while not index.is_final_state(state):
+            remaining = budget - len(ids)
+            if remaining <= paths.dist[state]:
+                run = paths.shortest(state)
+            else:
+                run = self.single_run(content, state, remaining)
+            if run:
+                state = self.advance(index, state, run, ids)
+                forced += len(run)
+                continue
+            token = self.sampler.pick(self.logits, self.allowed(content, state, remaining))
+            state = self.advance(index, state, [token], ids)
+        return ids, forced
+
+    def advance(self, index, state: int, run: list[int], ids: list[int]) -> int:
+        for token in run:
+            state = index.get_next_state(state, token)
+        self.feed(run)
+        ids += run
+        piece = self.d.vocab.text(run)
+        self.pieces.append(piece)
+        self.emit("text", piece)
+        return state
+
+    def single_run(self, content: _Content, state: int, remaining: int) -> list[int]:
+        """Tokens forced because each state on the way allows exactly one."""
+        run, index = [], content.index
+        while not index.is_final_state(state) and len(run) < remaining:
+            allowed = self.allowed(content, state, remaining - len(run))
+            if len(allowed) != 1:
+                break
+            run.append(int(allowed[0]))
+            state = index.get_next_state(state, run[-1])
+        return run
+
+    def allowed(self, content: _Content, state: int, remaining: int):
+        """Allowed tokens at an index state that still leave a way to finish within ``remaining``."""
+        import torch
+
+        paths = content.paths
+        if remaining - 1 >= paths.max_dist:
+            key = (id(content.index), state)
+            if key not in self.d.masks:
+                self.d.masks[key] = torch.tensor(sorted(t for t in paths.transitions[state]
+                                                        if t != self.d.vocab.eos_id))
+            return self.d.masks[key]
+        return torch.tensor(sorted(t for t, nxt in paths.transitions[state].items()
+                                   if t != self.d.vocab.eos_id and paths.dist.get(nxt, INF) <= remaining - 1))
+
+
+def _strip_content(text: str, end: str) -> str:
+    if end and text.endswith(end):
+        text = text[: -len(end)]
+    return text[1:] if text.startswith(" ") else text

@@ -1,0 +1,69 @@
+"""The environment's side of a run: env segments are filled by the task, the user, or a tool call.
+
+``Environment.produce(segment, records)`` returns ``(text, tool_info)``; tool failures and timeouts come
+back as observation text from the ToolBox, never as exceptions.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Callable, Optional
+
+from ltlagent.compiler.ast import Segment
+
+
+class Environment:
+    """Fills env segments: ``input: task`` with the task, ``input: user`` through ``ask_user``, a tool
+    binding through the ToolBox (tool name fixed or taken from the latest option of a choice segment,
+    input from the latest text of a segment), and anything unbound through ``fallback``."""
+
+    def __init__(self, task: str, toolbox=None, ask_user: Optional[Callable[[Segment], str]] = None,
+                 fallback: Optional[Callable[[Segment, list], str]] = None):
+        self.task, self.toolbox = task, toolbox
+        self.ask_user = ask_user or (lambda segment: input(f"{segment.tag} "))
+        self.fallback = fallback or default_fallback(toolbox)
+
+    def produce(self, segment: Segment, records: list) -> tuple[str, Optional[dict]]:
+        if segment.input == "task":
+            return self.task, None
+        if segment.input == "user":
+            return self.ask_user(segment), None
+        if segment.tool is None:
+            return self.fallback(segment, records), None
+        name = segment.tool.name or _latest(records, segment.tool.name_from, option=True)
+        argument = _latest(records, segment.tool.input_from) if segment.tool.input_from else _last_model_text(records)
+        if self.toolbox is None:
+            return f"No tools are available for {name}.", {"name": name, "input": argument, "ok": False}
+        result = self.toolbox.call(name or "", argument or "")
+        return result.text, {"name": name, "input": argument, **asdict(result)}
+
+
+def _latest(records: list, segment: Optional[str], option: bool = False) -> Optional[str]:
+    for record in reversed(records):
+        if record.name == segment:
+            return record.option if option else record.text
+    return None
+
+
+def _last_model_text(records: list) -> str:
+    return next((r.text for r in reversed(records) if r.by == "model"), "")
+
+
+def default_fallback(toolbox) -> Callable[[Segment, list], str]:
+    """For env segments the spec binds to nothing (e.g. the reference s-expression specs): when the
+    latest model segments look like ``action`` / ``action input`` and the action names a tool, call it
+    (ReAct style); otherwise an observation saying nothing is bound."""
+    def fallback(segment: Segment, records: list) -> str:
+        action = next((r for r in reversed(records) if r.by == "model" and "action" in r.name
+                       and "input" not in r.name), None)
+        argument = next((r.text for r in reversed(records) if r.by == "model" and "input" in r.name), "")
+        if toolbox is not None and action is not None:
+            name = _match_tool(toolbox, action.option or action.text)
+            if name is not None:
+                return toolbox.call(name, argument).text
+        return f"(no environment is bound to {segment.name})"
+    return fallback
+
+
+def _match_tool(toolbox, text: str) -> Optional[str]:
+    wanted = text.strip().split("[", 1)[0].strip().lower()
+    return next((n for n in toolbox.names() if n.lower() == wanted), None)

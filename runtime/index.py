@@ -1,0 +1,138 @@
+"""Token-level indexes: which vocabulary tokens may come next.
+
+* ``IndexStore``: one outlines-core ``Index`` per content regex, built over the model's vocabulary (as
+  byte strings) and cached in memory and on disk (raw bytes from ``Index.__reduce__``, read back with
+  ``Index.from_binary``: no pickle), keyed by the regex and the vocabulary hash.
+* ``TokenTrie``: literal alternatives (tags, choice options) as token sequences; at each step the allowed
+  tokens are the children of the current node, and a node with one continuation is fed in one call.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+
+@dataclass
+class IndexStats:
+    built: int = 0
+    loaded: int = 0
+    seconds: float = 0.0
+
+
+class IndexStore:
+    """Content-regex indexes over one vocabulary, cached in memory and (if ``directory``) on disk."""
+
+    def __init__(self, vocabulary, vocabulary_hash: str, directory: Optional[Path] = None):
+        self.vocabulary = vocabulary
+        self.vocabulary_hash = vocabulary_hash
+        self.directory = directory
+        self.memory: dict[str, object] = {}
+        self.stats = IndexStats()
+
+    def get(self, regex: str):
+        """The outlines-core Index of ``regex`` (built, or read from the cache)."""
+        if regex not in self.memory:
+            started = time.perf_counter()
+            self.memory[regex] = self._load(regex) or self._build(regex)
+            self.stats.seconds += time.perf_counter() - started
+        return self.memory[regex]
+
+    def _key(self, regex: str) -> str:
+        return hashlib.sha256(f"{self.vocabulary_hash}\0{regex}".encode()).hexdigest()[:32]
+
+    def _load(self, regex: str):
+        from outlines_core import Index
+
+        if self.directory is None:
+            return None
+        path = self.directory / f"{self._key(regex)}.index"
+        try:
+            index = Index.from_binary(path.read_bytes())
+        except (OSError, ValueError, RuntimeError):
+            return None
+        self.stats.loaded += 1
+        return index
+
+    def _build(self, regex: str):
+        from outlines_core import Index
+
+        index = Index(regex, self.vocabulary)
+        self.stats.built += 1
+        if self.directory is not None:
+            _write_atomic(self.directory / f"{self._key(regex)}.index", index.__reduce__()[1][0])
+        return index
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(temp, path)
+
+
+@dataclass
+class TrieNode:
+    children: dict[int, "TrieNode"] = field(default_factory=dict)
+    ends: list[object] = field(default_factory=list)  # keys of the sequences that end here
+
+
+class TokenTrie:
+    """A trie over token sequences, each sequence labelled with a key (a segment, an option, STOP)."""
+
+    def __init__(self, sequences: Sequence[tuple[object, Sequence[int]]]):
+        self.root = TrieNode()
+        for key, tokens in sequences:
+            node = self.root
+            for token in tokens:
+                node = node.children.setdefault(token, TrieNode())
+            node.ends.append(key)
+
+    @staticmethod
+    def forced_run(node: TrieNode) -> list[int]:
+        """The tokens that follow ``node`` while there is exactly one way on and no sequence ends."""
+        run = []
+        while len(node.children) == 1 and not node.ends:
+            token, node = next(iter(node.children.items()))
+            run.append(token)
+        return run
+
+
+class IndexPaths:
+    """Shortest token paths to acceptance in an outlines-core Index (reverse breadth-first search over
+    its transitions): ``dist[state]`` tokens at least, and a token that realises it."""
+
+    def __init__(self, index, eos_token_id: int):
+        from collections import deque
+
+        transitions = index.get_transitions()
+        preds: dict[int, list[tuple[int, int]]] = {}
+        for state, moves in transitions.items():
+            for token, target in moves.items():
+                if token != eos_token_id:
+                    preds.setdefault(target, []).append((state, token))
+        self.dist: dict[int, int] = {s: 0 for s in index.get_final_states()}
+        self.best: dict[int, tuple[int, int]] = {}
+        queue = deque(self.dist)
+        while queue:
+            target = queue.popleft()
+            for state, token in preds.get(target, ()):
+                if state not in self.dist:
+                    self.dist[state] = self.dist[target] + 1
+                    self.best[state] = (token, target)
+                    queue.append(state)
+        self.max_dist = max(self.dist.values(), default=0)
+        self.transitions = transitions
+
+    def shortest(self, state: int) -> list[int]:
+        """The tokens of a shortest path from ``state`` to a final state."""
+        path = []
+        while self.dist.get(state, 0) > 0:
+            token, state = self.best[state]
+            path.append(token)
+        return path
