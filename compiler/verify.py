@@ -54,8 +54,8 @@ def split_segments(text: str, segments) -> tuple[list[Piece], Optional[int]]:
         end = heads[i + 1][0] if i + 1 < len(heads) else len(text)
         body_start = start + len(seg.tag)
         body = text[body_start:end]
-        lead = len(body) - len(body.lstrip(" "))
-        pieces.append(Piece(seg, body.strip(" ").rstrip("\n").rstrip(), start, body_start + lead))
+        lead = 1 if body.startswith(" ") else 0  # the content follows one separating space
+        pieces.append(Piece(seg, body[lead:].rstrip(), start, body_start + lead))
     first = heads[0][0] if heads else len(text)
     preamble = next((m.start() for m in re.finditer(r"\S", text[:first])), None)
     return pieces, preamble

@@ -157,6 +157,33 @@ def show(spec: Path = SpecArg,
         _echo(f"wrote {output}", err=True)
 
 
+@app.command()
+def run(spec: Path = SpecArg,
+        task: str = typer.Option("", "--task", "-t", help="The task: fills the spec's task segment."),
+        docs: Optional[Path] = typer.Option(None, "--docs", help="JSONL document store for search / lookup."),
+        model: Optional[str] = typer.Option(None, "--model", "-m",
+                                            help="Local HF model dir, a .gguf file, or a cached hub id "
+                                                 "(default: the embedded SmolLM2-135M-Instruct)."),
+        temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
+        top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed (runs are reproducible)."),
+        prompt_file: Optional[Path] = typer.Option(None, "--prompt-file",
+                                                   help="Few-shot examples separated by '---' lines "
+                                                        "(default: the spec's prompt.examples)."),
+        trace: Optional[Path] = typer.Option(None, "--trace", help="JSONL trace file "
+                                             "(default: traces/<spec>-<time>.jsonl)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the JSONL trace to stdout, nothing else."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model.")):
+    """Run the spec's agent on a local model: every finished run satisfies the spec."""
+    from .runner import run_command
+
+    ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, model=model,
+                     temperature=temperature, top_p=top_p, seed=seed, prompt_file=prompt_file, trace=trace,
+                     as_json=as_json, threads=threads)
+    if not ok:
+        raise Failed()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 bad input, 2 usage)."""
     try:

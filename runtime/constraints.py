@@ -1,7 +1,7 @@
 """Content constraints as regular expressions over characters, one per segment.
 
-A model segment is written as ``TAG`` + content + ``END``; the content may start with one space (the
-natural first token after a tag). Lengths are never bounded in the regex (bounded repeats blow up the
+A model segment is written as ``TAG`` + one space + content + ``END`` (the space is the natural start of
+the first token after a tag, and the content is exactly what follows it). Lengths are never bounded in the regex (bounded repeats blow up the
 token index): token budgets bound them in the decode loop instead.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ class ConstraintError(ValueError):
 
 
 def content_regex(segment: Segment) -> str:
-    """The regex of a segment's content after its tag (leading space optional), END included."""
+    """The regex of what follows a segment's tag: one space, the content, END."""
     kind, value, end = segment.content.kind, segment.content.value, segment.end
     if kind == "text":
         body = f"[^{_class_escape(end[0])}]*" if end else ".*"
@@ -29,7 +29,7 @@ def content_regex(segment: Segment) -> str:
         body = f"(?:{grammar_regex(value)})"
     else:
         raise ConstraintError(f"choice segment {segment.name!r} is decoded from its options, not a regex")
-    return f" ?{body}{re.escape(end)}"
+    return f" {body}{re.escape(end)}"
 
 
 def _class_escape(char: str) -> str:

@@ -319,6 +319,7 @@ class _Run:
 
 
 def _strip_content(text: str, end: str) -> str:
+    """The content of ``" " + content + end``."""
     if end and text.endswith(end):
         text = text[: -len(end)]
     return text[1:] if text.startswith(" ") else text

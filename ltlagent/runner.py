@@ -1,0 +1,103 @@
+"""``ltlagent run``: load the model, stream the run to the terminal, write the JSONL trace.
+
+Lives beside the CLI (it sees compiler and runtime); imports the runtime, hence torch, only when called.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .compiler.errors import SpecError
+
+
+def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: Optional[str],
+                temperature: float, top_p: float, seed: int, prompt_file: Optional[Path],
+                trace: Optional[Path], as_json: bool, threads: Optional[int]) -> bool:
+    """Run one episode; True when the re-checked verdict is satisfied. Raises SpecError for bad input
+    (missing model, bad document store, unsupported constraint, a tool that cannot be loaded)."""
+    from .compiler.api import compile as compile_spec
+
+    compiled = compile_spec(spec)
+    progress = (lambda message: typer.echo(message, err=True))
+    agent, toolbox = _prepare(compiled, docs, model, threads, progress)
+    trace_path = trace or Path("traces") / f"{compiled.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    trace_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(trace_path, "w", encoding="utf-8") as stream:
+        summary = _episode(agent, toolbox, compiled, task, temperature, top_p, seed,
+                           _examples(prompt_file), stream, as_json)
+    if as_json:
+        sys.stdout.write(trace_path.read_text(encoding="utf-8"))
+    else:
+        _print_summary(summary, trace_path)
+    return summary["verdict"]["satisfied"]
+
+
+def _prepare(compiled, docs, model, threads, progress):
+    from .runtime.agent import Agent
+    from .runtime.constraints import ConstraintError
+    from .runtime.models import ModelError
+    from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
+
+    try:
+        store = DocStore.from_jsonl(docs) if docs is not None else None
+        toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
+        agent = Agent.load(compiled, model, threads=threads, progress=progress)
+    except (ModelError, DocStoreError, ToolError, ConstraintError) as err:
+        raise SpecError(str(err)) from None
+    return agent, toolbox
+
+
+def _examples(prompt_file: Optional[Path]):
+    from .compiler.verify import split_prompt_file
+
+    if prompt_file is None:
+        return None
+    return [text for text, _ in split_prompt_file(prompt_file.read_text(encoding="utf-8"))]
+
+
+def _episode(agent, toolbox, compiled, task, temperature, top_p, seed, examples, stream, quiet) -> dict:
+    from .runtime.decode import DecodeError
+    from .runtime.trace import TraceWriter
+
+    writer = TraceWriter(stream)
+    printer = None if quiet else StreamPrinter()
+
+    def on_event(kind, payload):
+        if kind == "segment_end":
+            writer.segment(len(agent_records), payload)
+            agent_records.append(payload)
+        if printer is not None:
+            printer(kind, payload)
+
+    agent_records: list = []
+    try:
+        result = agent.run(task, toolbox, temperature, top_p, seed, examples, on_event)
+    except DecodeError as err:
+        raise SpecError(f"the run stopped: {err}") from None
+    return writer.summary(compiled, result, {"model": agent.loaded.name, "task": task, "seed": seed,
+                                             "temperature": temperature, "top_p": top_p})
+
+
+class StreamPrinter:
+    """Prints segments as they are produced: tags coloured, environment segments marked."""
+
+    def __call__(self, kind: str, payload) -> None:
+        if kind == "segment_start":
+            colour = "cyan" if payload.by == "model" else "yellow"
+            mark = "" if payload.by == "model" else "⟵ "
+            typer.echo(typer.style(f"{mark}{payload.tag}", fg=colour, bold=True), nl=False)
+        elif kind == "text":
+            typer.echo(payload, nl=False)
+
+
+def _print_summary(summary: dict, path: Path) -> None:
+    verdict = summary["verdict"]
+    word = typer.style("satisfied" if verdict["satisfied"] else "NOT satisfied",
+                       fg="green" if verdict["satisfied"] else "red", bold=True)
+    typer.echo(f"\n{word}: {summary['segments']} segments, {summary['model_tokens']} model tokens, "
+               f"{summary['forward_passes']} forward passes, {summary['seconds']:.1f} s; trace: {path}",
+               err=True)
