@@ -6,13 +6,15 @@ VENV := .venv/bin
 setup:
 	@bash scripts/setup.sh
 
+DEMO_TASK := Which river flows through the city where the Eiffel Tower stands?
+
 demo: setup
 	$(VENV)/ltlagent check specs/react.yaml
-	$(VENV)/ltlagent verify specs/react.yaml
-	$(VENV)/ltlagent show specs/react.yaml --format mermaid
+	$(VENV)/ltlagent run specs/react.yaml --docs specs/docs/demo.jsonl --task "$(DEMO_TASK)"
 
 test: setup
 	$(VENV)/python -m pytest -q
 
 bench: setup
 	$(VENV)/python bench/bench_compile.py
+	$(VENV)/python bench/bench_runtime.py

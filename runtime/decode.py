@@ -57,6 +57,8 @@ class RunResult:
     tokens_fed: int
     seconds: float
     transcript: str
+    mask_seconds: list[float] = field(default_factory=list)     # per sampled token: mask + pick
+    forward_seconds: list[float] = field(default_factory=list)  # per forward call
 
     @property
     def letters(self) -> list[str]:
@@ -133,9 +135,20 @@ class _Run:
         self.records: list[SegmentRecord] = []
         self.pieces: list[str] = []
         self.logits = None
+        self.mask_seconds: list[float] = []
+        self.forward_seconds: list[float] = []
 
     def feed(self, ids: list[int]) -> None:
+        started = time.perf_counter()
         self.logits = self.source.feed(ids)
+        self.forward_seconds.append(time.perf_counter() - started)
+
+    def pick(self, allowed_of) -> int:
+        """Sample among the allowed tokens; the time to build the mask and pick is recorded."""
+        started = time.perf_counter()
+        token = self.sampler.pick(self.logits, allowed_of())
+        self.mask_seconds.append(time.perf_counter() - started)
+        return token
 
     def go(self, prompt: str) -> RunResult:
         started = time.perf_counter()
@@ -150,7 +163,8 @@ class _Run:
             self.segment(choice)
         return RunResult(self.records, stopped_by, self.state, self.state in self.d.aut.accepting,
                          self.d.spec.limits.max_tokens - self.tokens_left, self.source.forward_passes,
-                         self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces))
+                         self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces),
+                         self.mask_seconds, self.forward_seconds)
 
     # -- which segment comes next ------------------------------------------------------------------
 
@@ -192,7 +206,7 @@ class _Run:
                 for token in run:
                     node = node.children[token]
                 continue
-            token = self.sampler.pick(self.logits, torch.tensor(sorted(node.children)))
+            token = self.pick(lambda: torch.tensor(sorted(node.children)))
             if token == stop_token:  # EOS is offered only as the whole STOP sequence; never fed
                 return node.children[token].ends[0], fed
             self.feed([token])
@@ -278,7 +292,7 @@ class _Run:
                 state = self.advance(index, state, run, ids)
                 forced += len(run)
                 continue
-            token = self.sampler.pick(self.logits, self.allowed(content, state, remaining))
+            token = self.pick(lambda: self.allowed(content, state, remaining))
             state = self.advance(index, state, [token], ids)
         return ids, forced
 

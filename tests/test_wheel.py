@@ -55,8 +55,33 @@ def venv(wheel, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("venv") / "venv"
     _run([sys.executable, "-m", "venv", root], cwd=root.parent, env=_clean_env())
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    _run([python, "-m", "pip", "install", "--quiet", wheel], cwd=root.parent, env=_clean_env())
+    light = [r for r in _requirements(wheel) if _name(r) not in RUNTIME_ONLY]
+    _run([python, "-m", "pip", "install", "--quiet", *light], cwd=root.parent, env=_clean_env())
+    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", wheel], cwd=root.parent, env=_clean_env())
     return root
+
+
+# The runtime's heavy dependencies: left out of the fresh venv, which proves the compiler and the CLI's
+# compile-side commands run without them (they are imported only inside the runtime).
+RUNTIME_ONLY = {"torch", "transformers", "gguf", "outlines-core", "safetensors"}
+
+
+def _requirements(wheel: Path) -> list[str]:
+    """The wheel's unconditional Requires-Dist entries."""
+    metadata = zipfile.ZipFile(wheel).read(f"{_dist_info_prefix(wheel)}METADATA").decode()
+    return [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+
+
+def _name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_wheel_declares_the_runtime_dependencies(wheel):
+    names = {_name(r) for r in _requirements(wheel)}
+    assert RUNTIME_ONLY <= names and {"lark", "pydantic", "pyyaml", "typer"} <= names
 
 
 def _dist_info_prefix(wheel: Path) -> str:
@@ -71,7 +96,8 @@ def test_wheel_holds_only_the_ltlagent_package(wheel):
     assert not strays, f"files outside ltlagent/ and {dist_info}: {strays}"
     for required in ("ltlagent/__init__.py", "ltlagent/cli.py", "ltlagent/compiler/api.py",
                      "ltlagent/grammars/ltl.lark", "ltlagent/grammars/pattern.lark", "ltlagent/grammars/sexpr.lark",
-                     "ltlagent/specs/react.yaml", f"{dist_info}entry_points.txt"):
+                     "ltlagent/specs/react.yaml", "ltlagent/specs/docs/demo.jsonl", "ltlagent/runtime/decode.py",
+                     "ltlagent/runtime/tools/docstore.py", f"{dist_info}entry_points.txt"):
         assert required in names, f"{required} is missing from {wheel.name}"
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}entry_points.txt").decode()
     assert "ltlagent = ltlagent.cli:run" in entry_points
