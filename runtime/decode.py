@@ -93,10 +93,13 @@ class Decoder:
     """Everything precomputed for one compiled spec and one vocabulary; ``run`` decodes one episode."""
 
     def __init__(self, compiled, vocab: Vocab, indexes: IndexStore):
+        """Raises ConstraintError for content the runtime cannot decode under, or tags / options whose
+        tokenizations are ambiguous."""
         self.compiled, self.vocab = compiled, vocab
         self.spec, self.aut = compiled.spec, compiled.automaton
         self.tags = {s.name: vocab.encode(s.tag) for s in self.spec.segments}
         self.contents = {s.name: self._content(s, indexes) for s in self.spec.segments if s.by == "model"}
+        _check_alternatives(self)
         self.letter_cost = {a: self._letter_cost(a) for a in self.aut.alphabet}
         self.floor = token_floor(self.aut, self.letter_cost, self.spec.limits.max_segments)
         self.masks: dict = {}
@@ -330,6 +333,20 @@ class _Run:
             return self.d.masks[key]
         return torch.tensor(sorted(t for t, nxt in paths.transitions[state].items()
                                    if t != self.d.vocab.eos_id and paths.dist.get(nxt, INF) <= remaining - 1))
+
+
+def _check_alternatives(decoder: Decoder) -> None:
+    """Every tag, and every option of each choice, must be distinguishable token by token."""
+    from .constraints import ConstraintError
+
+    groups = [("tags", list(decoder.tags.items()) + [(STOP, [decoder.vocab.eos_id])])]
+    groups += [(f"options of {name!r}", list(c.option_ids.items())) for name, c in decoder.contents.items()
+               if c.option_ids]
+    for what, sequences in groups:
+        try:
+            TokenTrie(sequences)
+        except ValueError as err:
+            raise ConstraintError(f"ambiguous {what}: {err}") from None
 
 
 def _strip_content(text: str, end: str) -> str:

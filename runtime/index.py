@@ -86,12 +86,19 @@ class TokenTrie:
     """A trie over token sequences, each sequence labelled with a key (a segment, an option, STOP)."""
 
     def __init__(self, sequences: Sequence[tuple[object, Sequence[int]]]):
+        """Raises ValueError when a sequence is empty or a prefix of another (the walk could not tell
+        where it ends)."""
         self.root = TrieNode()
+        ends = []
         for key, tokens in sequences:
             node = self.root
             for token in tokens:
                 node = node.children.setdefault(token, TrieNode())
             node.ends.append(key)
+            ends.append((key, node))
+        for key, node in ends:
+            if node is self.root or node.children or len(node.ends) > 1:
+                raise ValueError(f"{key!r} is empty, or its tokens are a prefix of another alternative's")
 
     @staticmethod
     def forced_run(node: TrieNode) -> list[int]:

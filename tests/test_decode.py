@@ -175,3 +175,20 @@ def test_runs_are_reproducible(decoders, tiny_tokenizer):
     texts = {decoder.run(RandomLogits(len(tiny_tokenizer), 3), Sampler(0.8, 0.95, seed=7), RandomEnv(1), "").transcript
              for _ in range(2)}
     assert len(texts) == 1
+
+
+def test_ambiguous_tags_are_rejected_up_front(runtime):
+    from ltlagent.runtime.constraints import ConstraintError
+
+    text = "name: t\nsegments:\n  a: {tag: 'Note'}\n  b: {tag: 'Note:'}\nbehavior:\n  - pattern: a b\n"
+    with pytest.raises(ConstraintError, match="ambiguous tags"):
+        runtime.decoder(ltlagent.compile(ltlagent.load(text)))
+
+
+def test_recursive_grammar_is_rejected_with_a_clear_error(runtime):
+    from ltlagent.runtime.constraints import ConstraintError
+
+    text = ("name: t\nsegments:\n  a: {tag: 'A:', grammar: 'start: \"(\" start \")\" | \"x\"'}\n"
+            "behavior:\n  - pattern: a\n")
+    with pytest.raises(ConstraintError, match="recursive"):
+        runtime.decoder(ltlagent.compile(ltlagent.load(text)))
