@@ -250,23 +250,11 @@ def test_no_color_is_honoured_on_a_tty():
 
 # --- import hygiene -----------------------------------------------------------------------------------
 
-def test_check_does_not_import_torch_transformers_outlines():
-    code = textwrap.dedent("""
-        import sys
-        from ltlagent.cli import main
-        assert main(['check', 'specs/react.yaml']) == 0
-        print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'outlines')))
-    """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-
-
 def test_every_subcommand_stays_free_of_heavy_imports(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         from ltlagent.cli import main
+        assert main(['check', 'specs/react.yaml']) == 0
         for argv in (['compile', 'specs/react.yaml', '-o', {str(tmp_path / 'a.json')!r}],
                      ['verify', 'specs/react.yaml'], ['show', '-f', 'mermaid', 'specs/react.yaml'],
                      ['--help']):
