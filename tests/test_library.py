@@ -203,6 +203,26 @@ def test_rewoo_plan_grammar_numbers_the_evidence():
     assert not regex.fullmatch(" " + good + "\n")  # the plan ends at a blank line
 
 
+@pytest.mark.parametrize("path", SPEC_PATHS, ids=lambda p: p.stem)
+def test_grammar_contents_agree_between_runtime_and_verify(path):
+    """What the runtime may write under a grammar (its regex translation) must parse with the grammar
+    itself, which is what verify and the run's verdict check."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from ltlagent.runtime.constraints import grammar_regex
+
+    for segment in compiled(path.stem).spec.segments:
+        if segment.content.kind != "grammar":
+            continue
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.from_regex(re.compile(grammar_regex(segment.content.value)), fullmatch=True))
+        def agrees(text):
+            assert content_problem(segment, text) is None, text
+
+        agrees()
+
+
 def test_rewoo_evidence_comes_from_the_solver_given_the_plan():
     spec = compiled("rewoo").spec
     call = spec.segment("evidence").tool

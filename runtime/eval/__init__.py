@@ -1,0 +1,1 @@
+"""Evaluation: datasets, metrics, the per-item loop with resumable results, and reports."""
