@@ -1,0 +1,103 @@
+"""The evaluation loop: one run per item, results appended to a JSONL file as each item finishes, items
+already in the file skipped on ``resume``; running metrics for a progress display."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from .datasets import Item
+from .metrics import exact_match, f1, gsm8k_gold, numeric_match
+
+
+@dataclass
+class Tally:
+    """Running totals over finished items."""
+
+    count: int = 0
+    sums: dict = field(default_factory=dict)
+
+    def add(self, result: dict) -> None:
+        self.count += 1
+        for key in ("em", "f1", "accuracy", "satisfied", "segments", "model_tokens", "forward_passes", "seconds"):
+            if isinstance(result.get(key), (int, float)):
+                self.sums[key] = self.sums.get(key, 0.0) + float(result[key])
+
+    def means(self) -> dict:
+        return {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+
+
+def done_ids(path: Path) -> set[str]:
+    """Ids of the items already in a results file (a torn last line is ignored)."""
+    if not path.exists():
+        return set()
+    ids = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(json.loads(line)["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def score(task: str, item: Item, prediction: str) -> dict:
+    """The task's metrics for one prediction."""
+    if task == "gsm8k":
+        return {"accuracy": numeric_match(prediction, gsm8k_gold(item.answer))}
+    return {"em": exact_match(prediction, item.answer), "f1": f1(prediction, item.answer)}
+
+
+def final_answer(segments) -> str:
+    """The text of the last segment named like an answer (else the last model segment)."""
+    for record in reversed(segments):
+        if "answer" in record.name and "proposed" not in record.name:
+            return record.text
+    return next((r.text for r in reversed(segments) if r.by == "model"), "")
+
+
+def evaluate(items: Iterable[Item], task: str, run_item: Callable[[Item], dict], out: Path,
+             resume: bool = False, on_result: Optional[Callable[[dict, Tally], None]] = None) -> Tally:
+    """Run every item not yet in ``out`` (all of them unless ``resume``), appending one JSON line per
+    item as it finishes; ``run_item`` returns the run's fields (prediction, satisfied, …). A run that
+    raises is recorded with its error and counted as wrong."""
+    skip = done_ids(out) if resume else set()
+    if not resume and out.exists():
+        out.unlink()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tally = Tally()
+    for previous in _previous(out) if resume else []:
+        tally.add(previous)
+    with open(out, "a", encoding="utf-8") as stream:
+        for item in items:
+            if item.id in skip:
+                continue
+            result = _one(item, task, run_item)
+            stream.write(json.dumps(result, ensure_ascii=False) + "\n")
+            stream.flush()
+            tally.add(result)
+            if on_result is not None:
+                on_result(result, tally)
+    return tally
+
+
+def _previous(out: Path) -> list[dict]:
+    rows = []
+    for line in out.read_text(encoding="utf-8").splitlines() if out.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _one(item: Item, task: str, run_item) -> dict:
+    started = time.perf_counter()
+    base = {"id": item.id, "question": item.question, "gold": item.answer}
+    try:
+        fields = run_item(item)
+    except Exception as err:  # a failed item is a result too; the evaluation goes on
+        fields = {"prediction": "", "satisfied": False, "error": f"{type(err).__name__}: {err}"}
+    fields.setdefault("seconds", round(time.perf_counter() - started, 3))
+    return {**base, **fields, **score(task, item, fields.get("prediction", ""))}
