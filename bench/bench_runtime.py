@@ -17,13 +17,16 @@ Sections (all on the embedded SmolLM2-135M-Instruct, fp32, CPU, torch threads se
    A profile then replays the first episode on a fresh Decoder with constant logits (no model) and the same
    sampled tokens, splitting every pick by where its mask came from.
 3. Tokens/s on one free-text segment, ours vs ``model.generate`` on the same prompt tokens (medians of repeats).
-4. The first ReAct episodes against an outlines 1.3.3 baseline that replays the same segment sequence and the
-   same environment texts, calling an ``outlines.Generator`` (regex = tag + content regex) once per model
-   segment on the whole transcript so far (no KV cache across calls).
+4. The ReAct episodes of section 2 against an outlines 1.3.3 baseline that replays the same segment sequence
+   and the same environment texts, calling an ``outlines.Generator`` (regex = tag + content regex, or the
+   alternation of the options) once per model segment on the whole transcript so far (no KV cache across
+   calls). Forward passes and tokens are counted exactly by wrapping ``model.forward`` (shared by both sides).
 
 Timings are wall-clock (time.perf_counter) on whatever machine runs this, which should be otherwise idle:
-with OpenMP busy-waiting, a second CPU-heavy process on a 2-core machine slows torch by 10-50x. The script
-always exits 0.
+with OpenMP busy-waiting, a second CPU-heavy process on a 2-core machine slows torch by 10-100x. So every
+measurement first waits (at most QUIET_WAIT_S) until other processes use < 10% of the CPU, records the share
+they used meanwhile (column ``busy``, from /proc/stat) and is re-run once when it exceeded 15%.
+--quick: one ReAct question, 2 tokens/s repeats, 3 cached-build repeats. The script always exits 0.
 """
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ CACHED_TARGET_S = 0.100
 TPS_TARGET = 0.95
 BASELINE_TARGET = 2.0
 CACHED_REPEATS = 5
+QUIET_SHARE = 0.10   # wait before each measurement until other processes use < 10% of the machine's CPU ...
+QUIET_WAIT_S = 20.0  # ... or at most this long
+BUSY_LIMIT = 0.15    # a measurement during which others used more is marked '!' and re-run once
 
 QUESTIONS = [
     "Which river flows through the city where the Eiffel Tower stands?",
@@ -140,6 +146,72 @@ def quiet_warnings() -> None:
         pass
 
 
+class Busy:
+    """Share of the whole machine's CPU time (all cores) used by OTHER processes while a measurement runs:
+    busy ticks of /proc/stat minus this process's own (and its finished children's) CPU time."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self):
+        self.start = self._read()
+
+    def _read(self):
+        try:
+            with open("/proc/stat") as stat:
+                values = [int(v) for v in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own_s = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+        return sum(values) - values[3] - values[4], sum(values), own_s
+
+    def share(self) -> float | None:
+        end = self._read()
+        if end is None or self.start is None or end[1] <= self.start[1]:
+            return None
+        foreign = (end[0] - self.start[0]) - (end[2] - self.start[2]) * self.TICK
+        return max(0.0, foreign) / (end[1] - self.start[1])
+
+
+def busy_text(share) -> str:
+    if share is None:
+        return "?"
+    return f"{100 * share:.0f}%" + ("!" if share > BUSY_LIMIT else "")
+
+
+def wait_quiet(max_wait: float = QUIET_WAIT_S) -> float:
+    """Wait (up to max_wait s) until other processes use < QUIET_SHARE of the CPU over 0.5 s; returns the
+    seconds waited."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < max_wait:
+        meter = Busy()
+        time.sleep(0.5)
+        share = meter.share()
+        if share is None or share < QUIET_SHARE:
+            break
+    return time.perf_counter() - began
+
+
+WAITED = [0.0]  # total seconds spent waiting for a quiet machine
+
+
+def measured(fn, retries: int = 1):
+    """(result, busy share) of fn(), run when the machine is quiet; re-run up to ``retries`` times when
+    other processes took more than BUSY_LIMIT of the CPU meanwhile (the least disturbed run is kept)."""
+    best = None
+    for _ in range(retries + 1):
+        WAITED[0] += wait_quiet()
+        meter = Busy()
+        result = fn()
+        share = meter.share()
+        if best is None or (share is not None and (best[1] is None or share < best[1])):
+            best = (result, share)
+        if share is None or share <= BUSY_LIMIT:
+            break
+    return best
+
+
 # ------------------------------------------------------------------ 1. index build (child process)
 
 
@@ -216,6 +288,7 @@ def index_child(spec_path: str, repeats: int) -> None:
 
 
 def bench_indexes(quick: bool) -> None:
+    repeats = 3 if quick else CACHED_REPEATS
     rule(f"1. Index build per spec: Decoder(compiled, vocab, IndexStore) "
          f"(targets: cold < {COLD_TARGET_S:.0f} s, cached < {CACHED_TARGET_S * 1000:.0f} ms)")
     paths = spec_paths()
@@ -223,12 +296,13 @@ def bench_indexes(quick: bool) -> None:
         print(f"(reference specs not found at {REFERENCE_SPECS})")
     rows, results = [], []
     for path in paths:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--index-child", str(path),
-                               "--repeats", str(CACHED_REPEATS)], capture_output=True, text=True, cwd=REPO)
+        proc, share = measured(lambda: subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--index-child", str(path), "--repeats",
+             str(repeats)], capture_output=True, text=True, cwd=REPO))
         lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
         if proc.returncode != 0 or not lines:
             error = (proc.stderr.strip().splitlines() or ["?"])[-1][:90]
-            rows.append([shown(path), "ERROR", error] + [""] * 10)
+            rows.append([shown(path), "ERROR", error] + [""] * 11)
             continue
         r = json.loads(lines[-1])
         results.append(r)
@@ -237,15 +311,15 @@ def bench_indexes(quick: bool) -> None:
                      f"{r['index_transitions'] / 1000:.0f}k", ms(r["cold_s"]), ms(r["cold_index_s"]),
                      ms(r["paths_s"]), ms(max(other, 0.0)), f"{(r['rss_after_kb'] - r['rss_before_kb']) / 1024:.1f}",
                      ms(r["cached_s"]), ms(r["cached_index_s"]), ok(r["cold_s"] < COLD_TARGET_S),
-                     ok(r["cached_s"] < CACHED_TARGET_S)])
-    table(["spec", "idx", "states", "trans", "cold ms", "index", "paths", "other", "peak+ MB", "cached ms", "c.index", "cold",
-           "cached"], rows)
+                     ok(r["cached_s"] < CACHED_TARGET_S), busy_text(share)])
+    table(["spec", "idx", "states", "trans", "cold ms", "index", "paths", "other", "peak+ MB", "cached ms", "c.index",
+           "cold", "cached", "busy"], rows)
     if not results:
         return
     print("cold ms     Decoder build on an empty cache dir: index = IndexStore.get (outlines_core Index build + disk "
           "write),\n            paths = IndexPaths (reverse BFS over the transitions; re-timed separately), other = "
           "the rest\n            (tag encoding, token_floor, ...; cold - index - paths)")
-    print(f"cached ms   median of {CACHED_REPEATS} Decoder builds, each on a fresh IndexStore over the populated "
+    print(f"cached ms   median of {repeats} Decoder builds, each on a fresh IndexStore over the populated "
           f"directory\n            (c.index = Index.from_binary reads); IndexPaths is recomputed every time")
     print("peak+ MB    growth of ru_maxrss (a high-water mark, per subprocess) across the cold build, after "
           "tokenizer + vocabulary")
@@ -329,20 +403,26 @@ def calibrate(model, steps: int = 12) -> float:
 
 
 def run_episodes(agent, compiled, questions):
-    from ltlagent.runtime.session import ModelSession, Sampler
     from ltlagent.runtime.agent import prompt_text
     from ltlagent.runtime.environment import Environment
+    from ltlagent.runtime.session import ModelSession
     from ltlagent.runtime.tools import DocStore, ToolBox
 
     store = DocStore.from_jsonl(DOCS)
     episodes = []
     for question in questions:
-        toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
-        sampler = RecordingSampler(0.0, 1.0, 0)
-        check_threads("our episode")
-        session = ModelSession(agent.loaded.model)
-        result = agent.decoder.run(session, sampler, Environment(question, toolbox), prompt_text(compiled.spec))
-        episodes.append({"question": question, "result": result, "picks": sampler.tokens,
+        def episode():
+            toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
+            sampler = RecordingSampler(0.0, 1.0, 0)
+            check_threads("our episode")
+            session = ModelSession(agent.loaded.model)
+            result = agent.decoder.run(session, sampler, Environment(question, toolbox), prompt_text(compiled.spec))
+            return result, sampler.tokens
+
+        (result, picks), share = measured(episode)
+        print(f"  (episode done: {question[:40]}... {result.seconds:.1f} s, busy {busy_text(share)})",
+              file=sys.stderr, flush=True)
+        episodes.append({"question": question, "result": result, "picks": picks, "busy": share,
                          "prompt_tokens": len(agent.runtime.vocab.encode(prompt_text(compiled.spec)))})
     return episodes
 
@@ -390,9 +470,9 @@ def print_episodes(episodes, spec) -> None:
                      str(len(masks)), str(r.forward_passes), str(r.tokens_fed), f"{r.seconds:.1f}",
                      us(pct(masks, 0.5)), us(pct(masks, 0.99)), us(max(masks, default=0)),
                      f"{100 * sum(masks) / (sum(masks) + sum(fwd)):.2f}%",
-                     f"{1000 * (r.seconds - sum(masks) - sum(fwd)) / max(1, len(masks)):.2f}"])
+                     f"{1000 * (r.seconds - sum(masks) - sum(fwd)) / max(1, len(masks)):.2f}", busy_text(e["busy"])])
     table(["question", "acc", "segs", "model tok", "picks", "fwd", "fed", "wall s", "p50 us", "p99 us", "max us",
-           "mask share", "other ms/pick"], rows)
+           "mask share", "other ms/pick", "busy"], rows)
     masks = [m for e in episodes for m in e["result"].mask_seconds]
     fwd = [f for e in episodes for f in e["result"].forward_seconds]
     wall = sum(e["result"].seconds for e in episodes)
@@ -550,8 +630,7 @@ def bench_tokens_per_second(loaded, runtime, counter, repeats: int) -> None:
                                  do_sample=False, pad_token_id=eos)
         return time.perf_counter() - started, out[0, ids.shape[1]:].tolist()
 
-    rows, ours_tps, plain_tps, agree = [], [], [], None
-    for rep in range(repeats):
+    def ours_run():
         check_threads("our essay run")
         session = Recording(model)
         mark = {}
@@ -562,26 +641,41 @@ def bench_tokens_per_second(loaded, runtime, counter, repeats: int) -> None:
                 mark["calls"] = counter.snapshot()
 
         result = decoder.run(session, Sampler(0.0), Environment(ESSAY_TASK), prompt_text(compiled.spec), on_event)
-        record = result.segments[-1]
-        calls, _, fwd_s = counter.since(mark["calls"])
-        n = record.tokens
-        prompt_ids = torch.tensor([session.fed[:mark["start"]]])
-        ours_ids = session.fed[mark["start"]:]
-        t_n, plain_ids = generate(prompt_ids, n)
-        t_1, _ = generate(prompt_ids, 1)
-        ours = n / record.seconds
+        calls = counter.since(mark["calls"])[0]
+        return result.segments[-1], session.fed[:mark["start"]], session.fed[mark["start"]:], calls
+
+    record, prompt, ours_ids, _ = ours_run()  # also a warm-up: the prompt ids are the same every time (greedy)
+    n = record.tokens
+    prompt_ids = torch.tensor([prompt])
+    rows, ours_tps, plain_tps = [], [], []
+
+    def one_rep(plain_first: bool):
+        if plain_first:
+            t_n, plain_ids = generate(prompt_ids, n)
+            t_1, _ = generate(prompt_ids, 1)
+            record, _, ids, calls = ours_run()
+        else:
+            record, _, ids, calls = ours_run()
+            t_n, plain_ids = generate(prompt_ids, n)
+            t_1, _ = generate(prompt_ids, 1)
+        return record, ids, calls, t_n, t_1, plain_ids
+
+    for rep in range(repeats):
+        (record, ids, calls, t_n, t_1, plain_ids), share = measured(lambda: one_rep(rep % 2 == 1))
+        ours = record.tokens / record.seconds
         plain = (n - 1) / (t_n - t_1)
         ours_tps.append(ours)
         plain_tps.append(plain)
-        agree = next((i for i, (a, b) in enumerate(zip(ours_ids, plain_ids)) if a != b), min(len(ours_ids), n))
-        rows.append([str(rep + 1), str(prompt_ids.shape[1]), str(n), str(record.forced_tokens), str(calls),
-                     f"{record.seconds:.2f}", f"{ours:.1f}", f"{t_n:.2f}", f"{t_1:.2f}", f"{plain:.1f}",
-                     f"{ours / plain:.3f}", str(agree)])
-    table(["rep", "prompt tok", "N", "forced", "our fwd", "ours s", "ours tok/s", "gen(N) s", "gen(1) s",
-           "plain tok/s", "ratio", "same first"], rows, left=0)
+        agree = next((i for i, (a, b) in enumerate(zip(ids, plain_ids)) if a != b), min(len(ids), n))
+        rows.append([str(rep + 1), "plain" if rep % 2 else "ours", str(prompt_ids.shape[1]), str(record.tokens),
+                     str(record.forced_tokens), str(calls), f"{record.seconds:.2f}", f"{ours:.1f}", f"{t_n:.2f}",
+                     f"{t_1:.2f}", f"{plain:.1f}", f"{ours / plain:.3f}", str(agree), busy_text(share)])
+    table(["rep", "first", "prompt tok", "N", "forced", "our fwd", "ours s", "ours tok/s", "gen(N) s", "gen(1) s",
+           "plain tok/s", "ratio", "same first", "busy"], rows, left=0)
     o, p = statistics.median(ours_tps), statistics.median(plain_tps)
     print(f"Median: ours {o:.1f} tok/s, plain {p:.1f} tok/s, ratio ours/plain {o / p:.3f}  "
-          f"{ok(o / p >= TPS_TARGET)} (target >= {TPS_TARGET}); torch threads {check_threads('end of 3')} on both sides")
+          f"{ok(o / p >= TPS_TARGET)} (target >= {TPS_TARGET}); torch threads {check_threads('end of 3')} on "
+          f"both sides")
     print("ours  = N content tokens / SegmentRecord.seconds of the essay segment (the prompt, the question and the "
           "tag are fed\n        before the segment starts: no prefill; every content token = mask + pick + one "
           "forward call)")
@@ -589,14 +683,13 @@ def bench_tokens_per_second(loaded, runtime, counter, repeats: int) -> None:
           "before the\n        segment (min_new_tokens = max_new_tokens = N, do_sample=False): both calls do the same "
           "prefill, so the\n        difference is N - 1 decode steps")
     print("same first = how many leading tokens of both generations agree (greedy; the plain run is not stopped "
-          "at a newline)")
+          "at a newline);\nfirst = which side ran first in that repeat (alternated against drift)")
 
 
 # ------------------------------------------------------------------- 4. ReAct vs outlines baseline
 
 
 def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
-    import torch
     import outlines
     from outlines.types import Regex
     from ltlagent.runtime.agent import prompt_text
@@ -634,12 +727,12 @@ def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
           f"{setup:.2f} s, warm-up {warmup:.2f} s: both excluded below (our Decoder/index build is excluded too). "
           f"The tokenizer's chat template ({'present' if chat else 'absent'}) is switched off: plain completion.")
 
-    rows, summary = [], []
-    for e in episodes:
-        r = e["result"]
+    summary = []
+
+    def replay(r):
         transcript = prompt_text(spec)
         snap = counter.snapshot()
-        calls = generated = truncated = differs = 0
+        calls = generated = truncated = differs = natural = 0
         check_threads("outlines baseline")
         started = time.perf_counter()
         for record in r.segments:
@@ -651,6 +744,7 @@ def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
             before = counter.calls
             text = generators[segment.name](transcript, max_new_tokens=budgets[segment.name])
             generated += counter.calls - before  # one new token per forward call (the first from the prefill)
+            natural += len(runtime.vocab.encode(text)) + 1  # + EOS
             calls += 1
             if not text.endswith(segment.end):
                 truncated += 1
@@ -659,8 +753,16 @@ def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
             differs += text != expected
             transcript += text
         wall = time.perf_counter() - started
-        b_calls, b_tokens, b_fwd = counter.since(snap)
+        return (wall, *counter.since(snap), calls, generated, truncated, differs, natural)
+
+    for e in episodes:
+        r = e["result"]
+        (wall, b_calls, b_tokens, b_fwd, calls, generated, truncated, differs, natural), share = \
+            measured(lambda: replay(r))
         ff = fast_forward(e, spec)
+        ours_natural = sum(len(runtime.vocab.encode(spec.segment(x.name).tag + (
+            f" {x.text}{spec.segment(x.name).end}" if x.text else spec.segment(x.name).end)))
+            for x in r.segments if x.by == "model")
         summary.append((r.seconds, wall, r.forward_passes, b_calls, r.tokens_fed, b_tokens))
         print(f"\nQ: {e['question']}  ({len(r.segments)} segments, {calls} model segments; baseline texts differ "
               f"from ours in {differs}, truncated at the budget in {truncated})")
@@ -670,11 +772,13 @@ def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
             ["tokens through the model", str(r.tokens_fed), str(b_tokens), f"{b_tokens / r.tokens_fed:.2f}x"],
             ["model-written tokens", str(r.model_tokens), str(generated), f"{generated / max(1, r.model_tokens):.2f}x"],
             ["  of them sampled", str(ff["sampled"]), str(generated), "-"],
+            ["  tokenizer's count of those texts", str(ours_natural), f"{natural} incl. EOS", "-"],
             ["time in forward s", f"{sum(r.forward_seconds):.2f}", f"{b_fwd:.2f}",
              f"{b_fwd / sum(r.forward_seconds):.2f}x"],
             ["ms per model-written token", f"{1000 * r.seconds / max(1, r.model_tokens):.1f}",
              f"{1000 * wall / max(1, generated):.1f}",
              f"{(wall / max(1, generated)) / (r.seconds / max(1, r.model_tokens)):.2f}x"],
+            ["busy (others' CPU share)", busy_text(e["busy"]), busy_text(share), ""],
         ]
         table(["", "ours", "outlines", "outlines/ours"], rows)
         print(f"ours: {r.tokens_fed} fed = {ff['prompt']} prompt + {ff['env']} env + {ff['forced_model']} forced model "
@@ -689,10 +793,12 @@ def bench_baseline(loaded, compiled, runtime, episodes, counter) -> None:
               f"{sum(s[3] for s in summary)} forward passes, {sum(s[5] for s in summary)} tokens; "
               f"wall baseline/ours {ratio:.2f}x  {ok(ratio >= BASELINE_TARGET)} (target >= {BASELINE_TARGET:.0f}x)")
     print("Honest comparison notes: the baseline replays our segment sequence and our environment texts (no tool "
-          "calls,\nwhich our wall time includes), but its model writes its own text in each segment: outlines lets "
-          "the model\nspell the tag token by token under the regex (often in odd pieces), so its texts and lengths "
-          "differ; compare\nthe totals and the per-token cost. It re-encodes the whole transcript at every call (no KV "
-          "cache across calls),\nas outlines-based agents do; ours keeps one KV cache and feeds forced runs in one call.")
+          "calls,\nwhich our wall time includes), but its model writes its own text in each segment, so texts and "
+          "lengths differ:\ncompare the totals and the per-token cost. Outlines samples every token, the tag's too "
+          "(no fast-forward; when it\nspells a text in more pieces than the tokenizer would, 'tokenizer's count' is "
+          "lower than its written tokens).\nIt re-encodes the whole transcript at every call (no KV cache across "
+          "calls), as outlines-based agents do;\nours keeps one KV cache and feeds forced runs in one call. Both "
+          "exclude one-time setup (index builds, warm-up).")
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -709,7 +815,7 @@ def _version(dist: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 ReAct question, 2 repeats (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="1 ReAct question, 2 repeats (about 2.5 minutes)")
     parser.add_argument("--index-child", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=CACHED_REPEATS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -722,6 +828,9 @@ def main() -> int:
     questions = QUESTIONS[:1] if args.quick else QUESTIONS
     repeats = 2 if args.quick else 3
     load1 = os.getloadavg()[0]
+    meter = Busy()
+    time.sleep(1.0)
+    others = meter.share()
 
     import torch
     import ltlagent
@@ -731,11 +840,13 @@ def main() -> int:
     print(f"python {platform.python_version()}, torch {torch.__version__}, transformers {_version('transformers')}, "
           f"outlines {_version('outlines')}, outlines_core {_version('outlines_core')}, ltlagent "
           f"{getattr(ltlagent, '__version__', '?')}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, load average at start {load1:.2f}; "
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, load average at start {load1:.2f}, other "
+          f"processes' CPU share now {busy_text(others)}; "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; mode {'--quick' if args.quick else 'full'}")
-    if load1 > 1.0:
-        print(f"WARNING: the machine is busy (load {load1:.2f}); torch timings with {THREADS} threads on "
-              f"{os.cpu_count()} cores can be many times slower than on an idle machine")
+    if others is not None and others > BUSY_LIMIT:
+        print(f"WARNING: the machine is busy; torch timings with {THREADS} threads on {os.cpu_count()} cores "
+              f"can be many times slower than on an idle machine. Each measurement below waits up to "
+              f"{QUIET_WAIT_S:.0f} s for a quiet machine and is re-run once when disturbed (column busy).")
 
     bench_indexes(args.quick)
 
@@ -778,7 +889,11 @@ def main() -> int:
     step_end = calibrate(loaded.model)
     print()
     print(f"Decode step probe at the end ~{step_end * 1000:.1f} ms (start {step * 1000:.1f} ms); load average "
-          f"{os.getloadavg()[0]:.2f}; total {time.perf_counter() - began:.0f} s")
+          f"{os.getloadavg()[0]:.2f}; waited {WAITED[0]:.0f} s for a quiet machine; total "
+          f"{time.perf_counter() - began:.0f} s")
+    print(f"busy = share of the machine's CPU (all cores) used by other processes during that measurement "
+          f"(/proc/stat minus our own CPU time); '!' = over {100 * BUSY_LIMIT:.0f}% even after one re-run: "
+          f"that timing is inflated.")
     return 0
 
 
