@@ -109,8 +109,8 @@ class Decoder:
         if segment.content.kind == "choice":
             ids = {o: self.vocab.encode(" " + o) + end_ids for o in segment.options}
             return _Content(option_ids=ids, min_tokens=min(len(v) for v in ids.values()))
-        index = indexes.get(content_regex(segment))
-        paths = IndexPaths(index, self.vocab.eos_id)
+        regex = content_regex(segment)
+        index, paths = indexes.get(regex), indexes.paths(regex, self.vocab.eos_id)
         return _Content(index=index, paths=paths, min_tokens=paths.dist[index.get_initial_state()])
 
     def _letter_cost(self, name: str) -> int:
@@ -146,11 +146,12 @@ class _Run:
         self.logits = self.source.feed(ids)
         self.forward_seconds.append(time.perf_counter() - started)
 
-    def pick(self, allowed_of) -> int:
-        """Sample among the allowed tokens; the time to build the mask and pick is recorded."""
+    def pick(self, allowed_of, extra: float = 0.0) -> int:
+        """Sample among the allowed tokens; the time to build the mask (plus ``extra`` already spent on
+        it) and to pick is recorded."""
         started = time.perf_counter()
         token = self.sampler.pick(self.logits, allowed_of())
-        self.mask_seconds.append(time.perf_counter() - started)
+        self.mask_seconds.append(time.perf_counter() - started + extra)
         return token
 
     def go(self, prompt: str) -> RunResult:
@@ -281,58 +282,61 @@ class _Run:
         return letter_of(segment.name, option), option, len(fed), forced
 
     def indexed_content(self, content: _Content, budget: int) -> tuple[list[int], int]:
-        """Tokens of one indexed segment within ``budget`` tokens (the shortest completion is forced when
-        the budget only just suffices); returns (tokens, how many were forced)."""
+        """Tokens of one indexed segment within ``budget`` tokens; returns (tokens, how many were forced).
+        Tokens that are the only way on are collected and fed in one call; when the budget only just
+        suffices, the shortest completion is forced."""
         index, paths = content.index, content.paths
-        state, ids, forced = index.get_initial_state(), [], 0
+        state, ids, pending = index.get_initial_state(), [], []
+        forced = 0
         while not index.is_final_state(state):
-            remaining = budget - len(ids)
+            remaining = budget - len(ids) - len(pending)
             if remaining <= paths.dist[state]:
                 run = paths.shortest(state)
-            else:
-                run = self.single_run(content, state, remaining)
-            if run:
-                state = self.advance(index, state, run, ids)
+                pending += run
                 forced += len(run)
+                break
+            started = time.perf_counter()
+            allowed = self.allowed(content, state, remaining)
+            if len(allowed) == 1:
+                pending.append(int(allowed[0]))
+                forced += 1
+                state = index.get_next_state(state, pending[-1])
                 continue
-            token = self.pick(lambda: self.allowed(content, state, remaining))
-            state = self.advance(index, state, [token], ids)
+            mask_time = time.perf_counter() - started
+            self.flush(pending, ids)
+            token = self.pick(lambda: allowed, extra=mask_time)
+            pending.append(token)
+            state = index.get_next_state(state, token)
+        self.flush(pending, ids)
         return ids, forced
 
-    def advance(self, index, state: int, run: list[int], ids: list[int]) -> int:
-        for token in run:
-            state = index.get_next_state(state, token)
-        self.feed(run)
-        ids += run
-        piece = self.d.vocab.text(run)
+    def flush(self, pending: list[int], ids: list[int]) -> None:
+        """Feed the collected tokens in one forward call and show their text."""
+        if not pending:
+            return
+        self.feed(pending)
+        ids += pending
+        piece = self.d.vocab.text(pending)
         self.pieces.append(piece)
         self.emit("text", piece)
-        return state
-
-    def single_run(self, content: _Content, state: int, remaining: int) -> list[int]:
-        """Tokens forced because each state on the way allows exactly one."""
-        run, index = [], content.index
-        while not index.is_final_state(state) and len(run) < remaining:
-            allowed = self.allowed(content, state, remaining - len(run))
-            if len(allowed) != 1:
-                break
-            run.append(int(allowed[0]))
-            state = index.get_next_state(state, run[-1])
-        return run
+        pending.clear()
 
     def allowed(self, content: _Content, state: int, remaining: int):
-        """Allowed tokens at an index state that still leave a way to finish within ``remaining``."""
+        """Allowed tokens at an index state (sorted, so sampling is reproducible across processes) that
+        still leave a way to finish within ``remaining`` tokens."""
         import torch
 
+        key = (id(content.index), state)
+        if key not in self.d.masks:
+            ids = [t for t in content.index.get_allowed_tokens(state) if t != self.d.vocab.eos_id]
+            self.d.masks[key] = torch.sort(torch.tensor(ids)).values
+        mask = self.d.masks[key]
         paths = content.paths
         if remaining - 1 >= paths.max_dist:
-            key = (id(content.index), state)
-            if key not in self.d.masks:
-                self.d.masks[key] = torch.tensor(sorted(t for t in paths.transitions[state]
-                                                        if t != self.d.vocab.eos_id))
-            return self.d.masks[key]
-        return torch.tensor(sorted(t for t, nxt in paths.transitions[state].items()
-                                   if t != self.d.vocab.eos_id and paths.dist.get(nxt, INF) <= remaining - 1))
+            return mask
+        nxt = content.index.get_next_state
+        keep = [t for t in mask.tolist() if paths.dist.get(nxt(state, t), INF) <= remaining - 1]
+        return torch.tensor(keep)
 
 
 def _check_alternatives(decoder: Decoder) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import time
@@ -31,7 +32,7 @@ class IndexStore:
         self.vocabulary = vocabulary
         self.vocabulary_hash = vocabulary_hash
         self.directory = directory
-        self.memory: dict[str, object] = {}
+        self.memory: dict = {}
         self.stats = IndexStats()
 
     def get(self, regex: str):
@@ -41,6 +42,27 @@ class IndexStore:
             self.memory[regex] = self._load(regex) or self._build(regex)
             self.stats.seconds += time.perf_counter() - started
         return self.memory[regex]
+
+    def paths(self, regex: str, eos_token_id: int) -> "IndexPaths":
+        """The shortest-path table of ``regex``'s index (computed, or read from the cache)."""
+        key = ("paths", regex)
+        if key not in self.memory:
+            self.memory[key] = self._load_paths(regex) or self._build_paths(regex, eos_token_id)
+        return self.memory[key]
+
+    def _load_paths(self, regex: str):
+        if self.directory is None:
+            return None
+        try:
+            return IndexPaths.from_bytes((self.directory / f"{self._key(regex)}.paths").read_bytes())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _build_paths(self, regex: str, eos_token_id: int) -> "IndexPaths":
+        paths = IndexPaths.compute(self.get(regex), eos_token_id)
+        if self.directory is not None:
+            _write_atomic(self.directory / f"{self._key(regex)}.paths", paths.to_bytes())
+        return paths
 
     def _key(self, regex: str) -> str:
         return hashlib.sha256(f"{self.vocabulary_hash}\0{regex}".encode()).hexdigest()[:32]
@@ -111,30 +133,44 @@ class TokenTrie:
 
 
 class IndexPaths:
-    """Shortest token paths to acceptance in an outlines-core Index (reverse breadth-first search over
-    its transitions): ``dist[state]`` tokens at least, and a token that realises it."""
+    """Shortest token paths to acceptance in an outlines-core Index: ``dist[state]`` is the fewest
+    tokens from ``state`` to a final state and ``best[state]`` = (token, next state) realises it.
+    Computed by a reverse breadth-first search in sorted order (deterministic across processes)."""
 
-    def __init__(self, index, eos_token_id: int):
+    def __init__(self, dist: dict[int, int], best: dict[int, tuple[int, int]]):
+        self.dist, self.best = dist, best
+        self.max_dist = max(dist.values(), default=0)
+
+    @classmethod
+    def compute(cls, index, eos_token_id: int) -> "IndexPaths":
         from collections import deque
 
-        transitions = index.get_transitions()
         preds: dict[int, list[tuple[int, int]]] = {}
-        for state, moves in transitions.items():
-            for token, target in moves.items():
+        for state, moves in sorted(index.get_transitions().items()):
+            for token, target in sorted(moves.items()):
                 if token != eos_token_id:
                     preds.setdefault(target, []).append((state, token))
-        self.dist: dict[int, int] = {s: 0 for s in index.get_final_states()}
-        self.best: dict[int, tuple[int, int]] = {}
-        queue = deque(self.dist)
+        dist = {s: 0 for s in sorted(index.get_final_states())}
+        best: dict[int, tuple[int, int]] = {}
+        queue = deque(dist)
         while queue:
             target = queue.popleft()
             for state, token in preds.get(target, ()):
-                if state not in self.dist:
-                    self.dist[state] = self.dist[target] + 1
-                    self.best[state] = (token, target)
+                if state not in dist:
+                    dist[state] = dist[target] + 1
+                    best[state] = (token, target)
                     queue.append(state)
-        self.max_dist = max(self.dist.values(), default=0)
-        self.transitions = transitions
+        return cls(dist, best)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"dist": self.dist, "best": self.best}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "IndexPaths":
+        """Raises ValueError for data that is not a saved IndexPaths."""
+        raw = json.loads(data)
+        return cls({int(k): int(v) for k, v in raw["dist"].items()},
+                   {int(k): (int(v[0]), int(v[1])) for k, v in raw["best"].items()})
 
     def shortest(self, state: int) -> list[int]:
         """The tokens of a shortest path from ``state`` to a final state."""
