@@ -10,7 +10,7 @@ one forward call; environment text is appended as prefill; one KV cache lives ac
 """
 from __future__ import annotations
 
-import codecs
+import array
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -328,8 +328,9 @@ class _Run:
 
         key = (id(content.index), state)
         if key not in self.d.masks:
-            ids = [t for t in content.index.get_allowed_tokens(state) if t != self.d.vocab.eos_id]
-            self.d.masks[key] = torch.sort(torch.tensor(ids)).values
+            ids = array.array("q", (t for t in content.index.get_allowed_tokens(state) if t != self.d.vocab.eos_id))
+            tensor = torch.frombuffer(ids, dtype=torch.int64) if ids else torch.empty(0, dtype=torch.int64)
+            self.d.masks[key] = torch.sort(tensor).values  # a copy: the buffer is not kept
         mask = self.d.masks[key]
         paths = content.paths
         if remaining - 1 >= paths.max_dist:
