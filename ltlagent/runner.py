@@ -69,15 +69,15 @@ def _episode(agent, toolbox, compiled, task, temperature, top_p, seed, examples,
 
     writer = TraceWriter(stream)
     printer = None if quiet else StreamPrinter()
+    finished: list = []
 
     def on_event(kind, payload):
-        if kind == "segment_end":
-            writer.segment(len(agent_records), payload)
-            agent_records.append(payload)
+        if kind == "segment_end":  # each segment reaches the trace file as soon as it is done
+            writer.segment(len(finished), payload)
+            finished.append(payload)
         if printer is not None:
             printer(kind, payload)
 
-    agent_records: list = []
     try:
         result = agent.run(task, toolbox, temperature, top_p, seed, examples, on_event)
     except DecodeError as err:

@@ -233,36 +233,28 @@ def test_keyword_prefixed_identifiers_under_operators():
     assert parse_formula("a-b -> c") == Binary("->", Prop("a-b"), Prop("c"))
 
 
-@pytest.mark.parametrize("text, error, line, col", [
-    ("G(a ->", SpecSyntaxError, 1, 7),        # unexpected end: just past the last token
-    ("G(a ->   ", SpecSyntaxError, 1, 7),     # trailing blanks do not move it
-    ("F[3,1] a", SpecSemanticError, 1, 3),    # the bound
-    ("a $ b", SpecSyntaxError, 1, 3),         # the bad character
-    ("a & & b", SpecSyntaxError, 1, 5),       # the second &
-    ("a &\n  & b", SpecSyntaxError, 2, 3),    # second line
-    ("(a U b", SpecSyntaxError, 1, 7),
-    ("a b", SpecSyntaxError, 1, 3),
-    ("F[1] a", SpecSyntaxError, 1, 4),
+@pytest.mark.parametrize("parse, text, error, line, col", [
+    (parse_formula, "G(a ->", SpecSyntaxError, 1, 7),        # unexpected end: just past the last token
+    (parse_formula, "G(a ->   ", SpecSyntaxError, 1, 7),     # trailing blanks do not move it
+    (parse_formula, "F[3,1] a", SpecSemanticError, 1, 3),    # the bound
+    (parse_formula, "a $ b", SpecSyntaxError, 1, 3),         # the bad character
+    (parse_formula, "a & & b", SpecSyntaxError, 1, 5),       # the second &
+    (parse_formula, "a &\n  & b", SpecSyntaxError, 2, 3),    # second line
+    (parse_formula, "(a U b", SpecSyntaxError, 1, 7),
+    (parse_formula, "a b", SpecSyntaxError, 1, 3),
+    (parse_formula, "F[1] a", SpecSyntaxError, 1, 4),
+    (parse_pattern, "a{3,1}", SpecSemanticError, 1, 3),
+    (parse_pattern, "a{1001}", SpecSemanticError, 1, 3),
+    (parse_pattern, "a |", SpecSyntaxError, 1, 4),
+    (parse_pattern, "(a b", SpecSyntaxError, 1, 5),
+    (parse_pattern, "| a", SpecSyntaxError, 1, 1),
+    (parse_pattern, "a{1,2,3}", SpecSyntaxError, 1, 6),
+    (parse_pattern, "a b\n  | )", SpecSyntaxError, 2, 5),
 ])
-def test_errors_are_located(text, error, line, col):
+def test_errors_are_located(parse, text, error, line, col):
     with pytest.raises(error) as info:
-        parse_formula(text)
+        parse(text)
     assert info.value.span is not None
-    assert (info.value.span.line, info.value.span.col) == (line, col), info.value.render()
-
-
-@pytest.mark.parametrize("text, error, line, col", [
-    ("a{3,1}", SpecSemanticError, 1, 3),
-    ("a{1001}", SpecSemanticError, 1, 3),
-    ("a |", SpecSyntaxError, 1, 4),
-    ("(a b", SpecSyntaxError, 1, 5),
-    ("| a", SpecSyntaxError, 1, 1),
-    ("a{1,2,3}", SpecSyntaxError, 1, 6),
-    ("a b\n  | )", SpecSyntaxError, 2, 5),
-])
-def test_pattern_errors_are_located(text, error, line, col):
-    with pytest.raises(error) as info:
-        parse_pattern(text)
     assert (info.value.span.line, info.value.span.col) == (line, col), info.value.render()
 
 
