@@ -184,6 +184,27 @@ def run(spec: Path = SpecArg,
         raise Failed()
 
 
+@app.command("eval")
+def eval_cmd(spec: Path = SpecArg,
+             data: Path = typer.Option(..., "--data", help="JSONL dataset (HotpotQA items or GSM8K items)."),
+             task: str = typer.Option(..., "--task", help="hotpotqa or gsm8k."),
+             limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items."),
+             out: Path = typer.Option(Path("results.jsonl"), "--out", help="Results, one JSON line per item."),
+             resume: bool = typer.Option(False, "--resume", help="Skip the items already in --out."),
+             docs: Optional[Path] = typer.Option(None, "--docs", help="One global document store (default: "
+                                                 "each HotpotQA item's own paragraphs)."),
+             model: Optional[str] = typer.Option(None, "--model", "-m", help="As for run."),
+             temperature: float = typer.Option(0.0, "--temperature", min=0.0),
+             seed: int = typer.Option(0, "--seed"),
+             threads: Optional[int] = typer.Option(None, "--threads", min=1)):
+    """Evaluate the spec's agent on a dataset: metrics, satisfaction rate, steps, tokens, time."""
+    from .evaluator import eval_command
+
+    if task not in ("hotpotqa", "gsm8k"):
+        raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
+    eval_command(_load(spec), data, task, limit, out, resume, docs, model, temperature, seed, threads)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 bad input, 2 usage)."""
     try:

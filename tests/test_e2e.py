@@ -101,3 +101,21 @@ def test_bad_document_store_is_a_clear_error(tmp_path, tiny_model_path):
     done = cli("run", "specs/react.yaml", "--task", "q", "--docs", str(bad), "--model", str(tiny_model_path))
     assert done.returncode == 1
     assert f"{bad}:1" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data").is_dir(), reason="no shared data")
+def test_cli_eval_writes_results_and_resumes(tiny_model_path, tmp_path):
+    data = REPO.parent / "shared" / "data" / "hotpotqa_distractor_dev70.jsonl"
+    out = tmp_path / "results.jsonl"
+    args = ["eval", "specs/react.yaml", "--data", str(data), "--task", "hotpotqa", "--limit", "2", "--out", str(out),
+            "--model", str(tiny_model_path)]
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 and all(r["satisfied"] is True and 0.0 <= r["f1"] <= 1.0 for r in rows)
+    assert all(r["letters"][0] == "question" and r["letters"][-1] == "answer" for r in rows)
+    assert "[2/2]" in done.stderr and "satisfied" in done.stdout
+    again = cli(*args[:-2], "--limit", "3", "--resume", "--model", str(tiny_model_path))
+    assert again.returncode == 0, again.stderr
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert ids[:2] == [r["id"] for r in rows] and len(ids) == 3 and len(set(ids)) == 3
