@@ -24,8 +24,10 @@ def eval_command(spec, data: Path, task: str, limit: Optional[int], out: Path, r
     compiled = compile_spec(spec)
     try:
         items = load_items(data, task, limit)
-    except (DatasetError, OSError) as err:
+    except DatasetError as err:
         raise SpecError(str(err)) from None
+    except OSError as err:
+        raise SpecError(f"{err.filename or data}: {err.strerror or err}") from None
     agent, global_docs = _prepare(compiled, docs, model, threads)
     run_item = _item_runner(agent, compiled, global_docs, temperature, seed)
     total = len(items)
