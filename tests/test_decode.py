@@ -192,3 +192,20 @@ def test_recursive_grammar_is_rejected_with_a_clear_error(runtime):
             "behavior:\n  - pattern: a\n")
     with pytest.raises(ConstraintError, match="recursive"):
         runtime.decoder(ltlagent.compile(ltlagent.load(text)))
+
+
+def test_indexes_and_path_tables_are_cached_on_disk(tiny_tokenizer, tmp_path):
+    from ltlagent.runtime.index import IndexStore
+    from ltlagent.runtime.vocab import outlines_vocabulary, vocabulary_hash
+
+    vocabulary = outlines_vocabulary(tiny_tokenizer, tiny_tokenizer.eos_token_id)
+    first = IndexStore(vocabulary, vocabulary_hash(tiny_tokenizer), tmp_path)
+    paths = first.paths(" [0-9]+\n", tiny_tokenizer.eos_token_id)
+    assert first.stats.built == 1 and len(list(tmp_path.iterdir())) == 2  # the index and its path table
+    second = IndexStore(vocabulary, vocabulary_hash(tiny_tokenizer), tmp_path)
+    again = second.paths(" [0-9]+\n", tiny_tokenizer.eos_token_id)
+    assert second.stats.built == 0 and second.stats.loaded == 0  # the table alone, read from disk
+    assert again.dist == paths.dist and again.best == paths.best
+    index = second.get(" [0-9]+\n")
+    assert second.stats.built == 0 and second.stats.loaded == 1
+    assert again.dist[index.get_initial_state()] == 3  # a space, a digit, the newline
