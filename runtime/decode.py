@@ -158,14 +158,9 @@ class _Run:
         started = time.perf_counter()
         self.pieces.append(prompt)
         self.feed(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
-        stopped_by = "limits"
-        while True:
-            choice = self.choose_segment()
-            if choice == STOP:
-                stopped_by = "eos"
-                break
+        while (choice := self.choose_segment()) != STOP:
             self.segment(choice)
-        return RunResult(self.records, stopped_by, self.state, self.state in self.d.aut.accepting,
+        return RunResult(self.records, self.stopped_by, self.state, self.state in self.d.aut.accepting,
                          self.d.spec.limits.max_tokens - self.tokens_left, self.source.forward_passes,
                          self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces),
                          self.mask_seconds, self.forward_seconds)
@@ -190,6 +185,7 @@ class _Run:
         keys = list(self.cands) + ([STOP] if self.state in self.d.aut.accepting else [])
         if not keys:
             raise DecodeError(f"no way on from automaton state {self.state} (a bug: budgets are planned)")
+        self.stopped_by = "end" if keys == [STOP] else "eos"  # "end": nothing may follow; "eos": the model chose
         if keys == [STOP]:
             return STOP
         sequences = [(k, [self.d.vocab.eos_id] if k == STOP else self.d.tags[k]) for k in keys]
