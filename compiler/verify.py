@@ -167,3 +167,62 @@ def split_prompt_file(text: str) -> list[tuple[str, int]]:
         start = match.end()
     examples.append((text[start:], start))
     return [(body, offset) for body, offset in examples if body.strip()]
+
+
+PROMPT_SUFFIXES = (".txt", ".prompt", ".md", ".json", ".py")
+
+
+def prompt_files(path) -> list:
+    """The prompt files under ``path``: the file itself, or a folder's files with a prompt suffix
+    (sorted, recursively)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in PROMPT_SUFFIXES)
+    return [path]
+
+
+def load_examples(path) -> list:
+    """The examples of one prompt file as (text, Embedded location) pairs. A ``.json`` or ``.py`` file
+    holds a literal list of strings (or a mapping with an ``examples`` list), read without evaluating
+    anything; other files hold examples separated by lines of three or more dashes.
+    Raises SpecSyntaxError for a literal file that is not such a list; OSError for unreadable files."""
+    from pathlib import Path
+
+    from .api import read_source
+    from .source import shifted
+
+    path = Path(path)
+    source = read_source(path, str(path))
+    if path.suffix in (".json", ".py"):
+        return _literal_examples(source)
+    return [(text, shifted(source, text, offset)) for text, offset in split_prompt_file(source.text)]
+
+
+def _literal_examples(source) -> list:
+    import ast
+
+    from .errors import SpecSyntaxError
+    from .source import Span, embed
+
+    try:
+        tree = ast.parse(source.text, mode="eval").body
+    except SyntaxError as err:
+        offset = source.offset(err.lineno or 1, err.offset or 1)
+        raise SpecSyntaxError(f"not a literal list of examples: {err.msg}", Span(source, offset, offset + 1)) from None
+    if isinstance(tree, ast.Dict):
+        tree = next((v for k, v in zip(tree.keys, tree.values)
+                     if isinstance(k, ast.Constant) and k.value == "examples"), tree)
+    if not isinstance(tree, (ast.List, ast.Tuple)):
+        raise SpecSyntaxError("expected a list of example strings (or a mapping with an 'examples' list)",
+                              Span(source, 0, 1))
+    examples = []
+    for node in tree.elts:
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            start = source.offset(node.lineno, node.col_offset + 1)
+            raise SpecSyntaxError("every example must be a string", Span(source, start, start + 1))
+        start = source.offset(node.lineno, node.col_offset + 1)
+        end = source.offset(node.end_lineno, node.end_col_offset + 1)
+        examples.append((node.value, embed(source, node.value, start, end)))
+    return examples

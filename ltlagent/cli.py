@@ -89,34 +89,41 @@ def check(spec: Path = SpecArg):
 
 @app.command()
 def verify(spec: Path = SpecArg,
-           prompt_file: Optional[Path] = typer.Argument(None, help="Examples separated by lines of '---' "
-                                                        "(default: the spec's prompt.examples).")):
-    """Check few-shot examples against the spec; report each example's first violating segment."""
+           prompts: Optional[list[Path]] = typer.Argument(
+               None, help="Prompt files or folders: text with examples separated by '---' lines, or .json / .py "
+                          "files holding a literal list of example strings (default: the spec's prompt.examples).")):
+    """Check few-shot examples against the spec; report each example's first violating segment and a
+    summary line per file. Exit 1 on any violation."""
     from .compiler.api import compile as compile_spec
-    from .compiler.verify import check_example
+    from .compiler.verify import load_examples, prompt_files
 
     compiled = compile_spec(_load(spec))
-    examples = _examples(compiled, prompt_file)
-    if not examples:
-        _echo(f"{prompt_file or spec}: no examples to verify", err=True)
+    if not prompts:
+        examples = [(e.text, e.where) for e in compiled.spec.prompt.examples]
+        ok = _verify_examples(compiled, str(spec), examples)
+    else:
+        files = [f for p in prompts for f in prompt_files(p)]
+        if not files:
+            _echo(f"{', '.join(map(str, prompts))}: no prompt files", err=True)
+            raise Failed()
+        ok = all([_verify_examples(compiled, str(f), load_examples(f)) for f in files])
+    if not ok:
         raise Failed()
+
+
+def _verify_examples(compiled, name: str, examples) -> bool:
+    """Report every example of one file and its summary line; True when all are ok."""
+    from .compiler.verify import check_example
+
+    if not examples:
+        _echo(f"{name}: no examples to verify", err=True)
+        return False
     results = [check_example(compiled, text, where, i + 1) for i, (text, where) in enumerate(examples)]
     for result in results:
         _report_example(result)
     bad = sum(not r.ok for r in results)
-    _echo(f"{prompt_file or spec}: {len(results) - bad} of {len(results)} example(s) ok")
-    if bad:
-        raise Failed()
-
-
-def _examples(compiled, prompt_file: Optional[Path]):
-    from .compiler.source import Source, shifted
-    from .compiler.verify import split_prompt_file
-
-    if prompt_file is None:
-        return [(e.text, e.where) for e in compiled.spec.prompt.examples]
-    source = Source(str(prompt_file), prompt_file.read_text(encoding="utf-8"))
-    return [(text, shifted(source, text, offset)) for text, offset in split_prompt_file(source.text)]
+    _echo(f"{name}: {len(results) - bad} of {len(results)} example(s) ok")
+    return bad == 0
 
 
 def _report_example(result) -> None:
