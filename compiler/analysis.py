@@ -76,7 +76,7 @@ def within_limits(compiled) -> Finding:
 def winning_region(compiled, horizon: int) -> list[set[int]]:
     """``W[k]``: states from which the agent can force acceptance within k segments, whatever options
     the environment picks in its choice segments."""
-    aut, spec = compiled.automaton, compiled.spec
+    aut = compiled.automaton
     moves = _moves(compiled)
     regions = [set(aut.accepting)]
     for _ in range(horizon):

@@ -29,12 +29,13 @@ def _echo(text: str = "", err: bool = False) -> None:
     typer.echo(text, err=err)
 
 
+def styled(text: str, colour: str) -> str:
+    """Bold coloured text, unless NO_COLOR is set (colour is dropped anyway when not on a terminal)."""
+    return text if os.environ.get("NO_COLOR") else typer.style(text, fg=colour, bold=True)
+
+
 def _style(level: str) -> str:
-    """The level word, coloured unless NO_COLOR is set (colour is dropped anyway when not on a terminal)."""
-    if os.environ.get("NO_COLOR"):
-        return f"{level:>7}"
-    colour = {"ok": "green", "warning": "yellow", "error": "red"}[level]
-    return typer.style(f"{level:>7}", fg=colour, bold=True)
+    return styled(f"{level:>7}", {"ok": "green", "warning": "yellow", "error": "red"}[level])
 
 
 def _count(n: int, noun: str) -> str:
@@ -164,8 +165,8 @@ def show(spec: Path = SpecArg,
         _echo(f"wrote {output}", err=True)
 
 
-@app.command()
-def run(spec: Path = SpecArg,
+@app.command("run")
+def run_cmd(spec: Path = SpecArg,
         task: str = typer.Option("", "--task", "-t", help="The task: fills the spec's task segment."),
         docs: Optional[Path] = typer.Option(None, "--docs", help="JSONL document store for search / lookup."),
         model: Optional[str] = typer.Option(None, "--model", "-m",
@@ -175,8 +176,8 @@ def run(spec: Path = SpecArg,
         top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
         seed: int = typer.Option(0, "--seed", help="Sampling seed (runs are reproducible)."),
         prompt_file: Optional[Path] = typer.Option(None, "--prompt-file",
-                                                   help="Few-shot examples separated by '---' lines "
-                                                        "(default: the spec's prompt.examples)."),
+                                                   help="Few-shot examples: '---'-separated text, or a "
+                                                        ".json / .py literal list (default: prompt.examples)."),
         trace: Optional[Path] = typer.Option(None, "--trace", help="JSONL trace file "
                                              "(default: traces/<spec>-<time>.jsonl)."),
         as_json: bool = typer.Option(False, "--json", help="Print the JSONL trace to stdout, nothing else."),

@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from .cli import styled
 from .compiler.errors import SpecError
 
 
@@ -56,11 +57,11 @@ def _prepare(compiled, docs, model, threads, progress):
 
 
 def _examples(prompt_file: Optional[Path]):
-    from .compiler.verify import split_prompt_file
+    from .compiler.verify import load_examples
 
     if prompt_file is None:
         return None
-    return [text for text, _ in split_prompt_file(prompt_file.read_text(encoding="utf-8"))]
+    return [text for text, _ in load_examples(prompt_file)]
 
 
 def _episode(agent, toolbox, compiled, task, temperature, top_p, seed, examples, stream, quiet) -> dict:
@@ -93,15 +94,15 @@ class StreamPrinter:
         if kind == "segment_start":
             colour = "cyan" if payload.by == "model" else "yellow"
             mark = "" if payload.by == "model" else "⟵ "
-            typer.echo(typer.style(f"{mark}{payload.tag}", fg=colour, bold=True), nl=False)
+            typer.echo(styled(f"{mark}{payload.tag}", colour), nl=False)
         elif kind == "text":
             typer.echo(payload, nl=False)
 
 
 def _print_summary(summary: dict, path: Path) -> None:
     verdict = summary["verdict"]
-    word = typer.style("satisfied" if verdict["satisfied"] else "NOT satisfied",
-                       fg="green" if verdict["satisfied"] else "red", bold=True)
+    word = styled("satisfied" if verdict["satisfied"] else "NOT satisfied",
+                  "green" if verdict["satisfied"] else "red")
     typer.echo(f"\n{word}: {summary['segments']} segments, {summary['model_tokens']} model tokens, "
                f"{summary['forward_passes']} forward passes, {summary['seconds']:.1f} s; trace: {path}",
                err=True)

@@ -6,7 +6,6 @@ token index): token budgets bound them in the decode loop instead.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from ltlagent.compiler.ast import Segment

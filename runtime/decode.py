@@ -67,9 +67,9 @@ class RunResult:
 
 @dataclass
 class _Content:
-    """How one model segment's content is decoded: options (a trie) or an index with shortest paths."""
+    """How one model segment's content is decoded: option token ids (walked as a trie) or an index with
+    shortest paths."""
 
-    trie: Optional[TokenTrie] = None
     option_ids: dict = field(default_factory=dict)
     index: object = None
     paths: Optional[IndexPaths] = None
