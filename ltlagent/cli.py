@@ -181,36 +181,46 @@ def run_cmd(spec: Path = SpecArg,
         trace: Optional[Path] = typer.Option(None, "--trace", help="JSONL trace file "
                                              "(default: traces/<spec>-<time>.jsonl)."),
         as_json: bool = typer.Option(False, "--json", help="Print the JSONL trace to stdout, nothing else."),
-        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model.")):
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model."),
+        reference: Optional[str] = typer.Option(None, "--reference", help="The task's gold answer, for tools "
+                                                "that grade answers (Reflexion's evaluator).")):
     """Run the spec's agent on a local model: every finished run satisfies the spec."""
     from .runner import run_command
 
     ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, model=model,
                      temperature=temperature, top_p=top_p, seed=seed, prompt_file=prompt_file, trace=trace,
-                     as_json=as_json, threads=threads)
+                     as_json=as_json, threads=threads, reference=reference)
     if not ok:
         raise Failed()
 
 
 @app.command("eval")
-def eval_cmd(spec: Path = SpecArg,
+def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec files (each evaluated in turn).",
+                                                show_default=False),
              data: Path = typer.Option(..., "--data", help="JSONL dataset (HotpotQA items or GSM8K items)."),
              task: str = typer.Option(..., "--task", help="hotpotqa or gsm8k."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items."),
-             out: Path = typer.Option(Path("results.jsonl"), "--out", help="Results, one JSON line per item."),
-             resume: bool = typer.Option(False, "--resume", help="Skip the items already in --out."),
+             out: Path = typer.Option(Path("results"), "--out", help="Results directory (one "
+                                      "<spec>-<task>[-unconstrained].jsonl per spec), or a .jsonl file for one spec."),
+             resume: bool = typer.Option(False, "--resume", help="Skip the items already in the results."),
              docs: Optional[Path] = typer.Option(None, "--docs", help="One global document store (default: "
                                                  "each HotpotQA item's own paragraphs)."),
              model: Optional[str] = typer.Option(None, "--model", "-m", help="As for run."),
              temperature: float = typer.Option(0.0, "--temperature", min=0.0),
              seed: int = typer.Option(0, "--seed"),
-             threads: Optional[int] = typer.Option(None, "--threads", min=1)):
-    """Evaluate the spec's agent on a dataset: metrics, satisfaction rate, steps, tokens, time."""
-    from .evaluator import eval_command
+             threads: Optional[int] = typer.Option(None, "--threads", min=1),
+             unconstrained: bool = typer.Option(False, "--unconstrained", help="The ablation: free generation "
+                                                "with stop sequences at env tags, parsed post hoc."),
+             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a PNG.")):
+    """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
+    from .evaluator import EvalOptions, eval_command
 
     if task not in ("hotpotqa", "gsm8k"):
         raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
-    eval_command(_load(spec), data, task, limit, out, resume, docs, model, temperature, seed, threads)
+    if len(specs) > 1 and out.suffix == ".jsonl":
+        raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
+    options = EvalOptions(data, task, limit, out, resume, docs, model, temperature, seed, threads, unconstrained, plot)
+    eval_command([_load(spec) for spec in specs], options)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -18,7 +18,7 @@ from .compiler.errors import SpecError
 
 def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: Optional[str],
                 temperature: float, top_p: float, seed: int, prompt_file: Optional[Path],
-                trace: Optional[Path], as_json: bool, threads: Optional[int]) -> bool:
+                trace: Optional[Path], as_json: bool, threads: Optional[int], reference: Optional[str] = None) -> bool:
     """Run one episode; True when the re-checked verdict is satisfied. Raises SpecError for bad input
     (missing model, bad document store, unsupported constraint, a tool that cannot be loaded)."""
     from .compiler.api import compile as compile_spec
@@ -32,8 +32,8 @@ def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: O
     trace_path = trace or Path("traces") / f"{compiled.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     with open(trace_path, "w", encoding="utf-8") as stream:
-        summary = _episode(agent, toolbox, compiled, task, temperature, top_p, seed,
-                           _examples(prompt_file), stream, as_json)
+        summary = _episode(agent, toolbox, compiled, task, (temperature, top_p, seed),
+                           _examples(prompt_file), stream, as_json, reference)
     if as_json:
         sys.stdout.write(trace_path.read_text(encoding="utf-8"))
     else:
@@ -64,7 +64,7 @@ def _examples(prompt_file: Optional[Path]):
     return [text for text, _ in load_examples(prompt_file)]
 
 
-def _episode(agent, toolbox, compiled, task, temperature, top_p, seed, examples, stream, quiet) -> dict:
+def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, reference) -> dict:
     from .runtime.decode import DecodeError
     from .runtime.trace import TraceWriter
 
@@ -80,9 +80,10 @@ def _episode(agent, toolbox, compiled, task, temperature, top_p, seed, examples,
             printer(kind, payload)
 
     try:
-        result = agent.run(task, toolbox, temperature, top_p, seed, examples, on_event)
+        result = agent.run(task, toolbox, *sampling, examples, on_event, reference=reference)
     except DecodeError as err:
         raise SpecError(f"the run stopped: {err}") from None
+    temperature, top_p, seed = sampling
     return writer.summary(compiled, result, {"model": agent.loaded.name, "task": task, "seed": seed,
                                              "temperature": temperature, "top_p": top_p})
 

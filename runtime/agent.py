@@ -57,11 +57,29 @@ class Agent:
         runtime = Runtime.for_tokenizer(loaded.tokenizer, loaded.eos_token_ids[0], cache_dir() / "indexes")
         return cls(compiled, loaded, runtime)
 
+    def for_spec(self, compiled) -> "Agent":
+        """Another spec's agent on the same loaded model and runtime (nothing is loaded again)."""
+        return Agent(compiled, self.loaded, self.runtime)
+
     def run(self, task: str, toolbox=None, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-            examples: Optional[list[str]] = None, on_event=None, ask_user=None) -> RunResult:
-        """One episode on the task; env segments are filled by ``toolbox`` tools, the task and the user."""
+            examples: Optional[list[str]] = None, on_event=None, ask_user=None, reference: Optional[str] = None,
+            grader=None) -> RunResult:
+        """One episode on the task; env segments are filled by ``toolbox`` tools, the task and the user;
+        ``reference`` (the gold answer, if known) and ``grader`` are for tools that grade answers."""
         from .session import ModelSession, Sampler
 
-        environment = Environment(task, toolbox, ask_user=ask_user)
+        environment = Environment(task, toolbox, ask_user=ask_user, reference=reference, grader=grader)
         return self.decoder.run(ModelSession(self.loaded.model), Sampler(temperature, top_p, seed), environment,
                                 prompt_text(self.compiled.spec, examples), on_event)
+
+    def run_free(self, task: str, toolbox=None, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+                 examples: Optional[list[str]] = None, reference: Optional[str] = None, grader=None):
+        """The ablation: the same prompt and environment, generated without masks (see ``unconstrained``);
+        returns a FreeResult."""
+        from .session import ModelSession, Sampler
+        from .unconstrained import FreeRunner
+
+        environment = Environment(task, toolbox, reference=reference, grader=grader)
+        runner = FreeRunner(self.compiled, self.runtime.vocab, self.loaded.eos_token_ids)
+        return runner.run(ModelSession(self.loaded.model), Sampler(temperature, top_p, seed), environment,
+                          prompt_text(self.compiled.spec, examples))

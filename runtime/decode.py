@@ -243,6 +243,9 @@ class _Run:
         letter = segment.name
         if segment.options:
             letter = letter_of(segment.name, text.strip())
+            if tool is not None and tool.get("ok") is False:
+                raise DecodeError(f"{segment.name!r} needs one of its options from tool {tool.get('name')!r}, "
+                                  f"which did not give one: {text.strip()}")
             if letter not in self.cands.get(segment.name, ()):
                 raise DecodeError(f"the environment answered {text.strip()!r} in {segment.name!r}, which the "
                                   f"spec does not allow here (allowed: {', '.join(self.cands.get(segment.name, ()))})")

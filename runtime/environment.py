@@ -10,15 +10,20 @@ from typing import Callable, Optional
 
 from ltlagent.compiler.ast import Segment
 
+from .tools.episode import Episode, Grader
+
 
 class Environment:
     """Fills env segments: ``input: task`` with the task, ``input: user`` through ``ask_user``, a tool
     binding through the ToolBox (tool name fixed or taken from the latest option of a choice segment,
-    input from the latest text of a segment), and anything unbound through ``fallback``."""
+    input from the latest text of a segment), and anything unbound through ``fallback``. Episode tools
+    (``@episode_tool``) also see the segments so far and ``reference``, the task's gold answer if known."""
 
     def __init__(self, task: str, toolbox=None, ask_user: Optional[Callable[[Segment], str]] = None,
-                 fallback: Optional[Callable[[Segment, list], str]] = None):
+                 fallback: Optional[Callable[[Segment, list], str]] = None, reference: Optional[str] = None,
+                 grader: Optional[Grader] = None):
         self.task, self.toolbox = task, toolbox
+        self.reference, self.grader = reference, grader
         self.ask_user = ask_user or (lambda segment: input(f"{segment.tag} "))
         self.fallback = fallback or default_fallback(toolbox)
 
@@ -33,7 +38,8 @@ class Environment:
         argument = _latest(records, segment.tool.input_from) if segment.tool.input_from else _last_model_text(records)
         if self.toolbox is None:
             return f"No tools are available for {name}.", {"name": name, "input": argument, "ok": False}
-        result = self.toolbox.call(name or "", argument or "")
+        episode = Episode(self.toolbox, self.task, tuple(records), self.reference, self.grader)
+        result = self.toolbox.call(name or "", argument or "", episode)
         return result.text, {"name": name, "input": argument, **asdict(result)}
 
 

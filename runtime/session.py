@@ -16,6 +16,7 @@ class ModelSession:
         self.cache = DynamicCache()
         self.forward_passes = 0
         self.tokens_fed = 0
+        self.length = 0  # tokens in the cache
         self.vocab_size = model.config.vocab_size
 
     def feed(self, ids: Sequence[int]):
@@ -30,7 +31,14 @@ class ModelSession:
         self.cache = out.past_key_values
         self.forward_passes += 1
         self.tokens_fed += len(ids)
+        self.length += len(ids)
         return out.logits[0, -1].float()
+
+    def rewind(self, length: int) -> None:
+        """Forget every token after the first ``length`` (the next ``feed`` continues from there)."""
+        if length < self.length:
+            self.cache.crop(length - self.length)  # a negative count: tokens to drop from the end
+        self.length = length
 
 
 class RandomLogits:
@@ -45,17 +53,23 @@ class RandomLogits:
         self.spiky = list(spiky)
         self.forward_passes = 0
         self.tokens_fed = 0
+        self.length = 0
 
     def feed(self, ids: Sequence[int]):
         import torch
 
         self.forward_passes += 1
         self.tokens_fed += len(ids)
+        self.length += len(ids)
         logits = torch.randn(self.vocab_size, generator=self.generator) * 4
         if self.spiky and torch.rand(1, generator=self.generator).item() < 0.5:
             pick = self.spiky[int(torch.randint(len(self.spiky), (1,), generator=self.generator))]
             logits[pick] += 50
         return logits
+
+
+    def rewind(self, length: int) -> None:
+        self.length = length
 
 
 class Sampler:

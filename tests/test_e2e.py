@@ -119,3 +119,31 @@ def test_cli_eval_writes_results_and_resumes(tiny_model_path, tmp_path):
     assert again.returncode == 0, again.stderr
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert ids[:2] == [r["id"] for r in rows] and len(ids) == 3 and len(set(ids)) == 3
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data").is_dir(), reason="no shared data")
+def test_cli_eval_ablation_table_and_plot(tiny_model_path, tmp_path):
+    pytest.importorskip("matplotlib")
+    data = REPO.parent / "shared" / "data" / "gsm8k_test_first1000.jsonl"
+    base = ["eval", "specs/direct.yaml", "specs/cot.yaml", "--data", str(data), "--task", "gsm8k", "--limit", "2",
+            "--out", str(tmp_path / "res"), "--model", str(tiny_model_path)]
+    assert cli(*base).returncode == 0
+    done = cli(*base, "--unconstrained", "--plot", str(tmp_path / "plot.png"))
+    assert done.returncode == 0, done.stderr
+    for name in ("direct", "cot"):
+        free = [json.loads(line) for line in (tmp_path / "res" / f"{name}-gsm8k-unconstrained.jsonl").read_text().splitlines()]
+        assert len(free) == 2 and all({"parse_failed", "satisfied", "accuracy", "stopped_by"} <= set(r) for r in free)
+        assert all(r["satisfied"] is False for r in free if r["parse_failed"])
+    table = [line.split() for line in done.stdout.splitlines()[1:-1]]
+    assert done.stdout.splitlines()[-1] == f"plot: {tmp_path / 'plot.png'}"
+    assert table[0][:4] == ["agent", "mode", "items", "acc"] and "parse" in table[0]
+    assert [row[:3] for row in table[1:]] == [["direct", "constrained", "2"], ["direct", "unconstrained", "2"],
+                                             ["cot", "constrained", "2"], ["cot", "unconstrained", "2"]]
+    assert table[1][4] == "100%" and table[3][4] == "100%"  # constrained runs always satisfy their spec
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_eval_rejects_several_specs_into_one_file(tmp_path):
+    done = cli("eval", "specs/direct.yaml", "specs/cot.yaml", "--data", "x.jsonl", "--task", "gsm8k",
+               "--out", str(tmp_path / "r.jsonl"))
+    assert done.returncode == 2 and "results directory" in done.stderr

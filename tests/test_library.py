@@ -260,7 +260,7 @@ def test_pass_protocol(name, env):
 def test_pass_env_tool(name, env, target):
     spec = compiled(name).spec
     segment = spec.segment(env)
-    assert segment.by == "env" and segment.tool.name is not None and segment.tool.input_from is None
+    assert segment.by == "env" and segment.tool.name is not None and segment.tool.input_from == "plan"
     tool = spec.tool(segment.tool.name)
     assert (tool.kind, tool.target) == ("function", target)
     assert {t.name for t in spec.tools} >= set(spec.segment("action").options)

@@ -103,6 +103,15 @@ def test_wheel_holds_only_the_ltlagent_package(wheel):
     assert "ltlagent = ltlagent.cli:run" in entry_points
 
 
+def test_wheel_ships_every_source_module(wheel):
+    """No subpackage forgotten in pyproject's package list (runtime/eval once was)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder, package in (("ltlagent", "ltlagent"), ("compiler", "ltlagent/compiler"), ("runtime", "ltlagent/runtime")):
+        for source in (REPO / folder).rglob("*.py"):
+            shipped = f"{package}/{source.relative_to(REPO / folder).as_posix()}"
+            assert shipped in names, f"{shipped} is missing from {wheel.name}"
+
+
 def _bin(venv: Path, name: str) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin") / (name + (".exe" if os.name == "nt" else ""))
 

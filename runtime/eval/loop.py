@@ -21,7 +21,8 @@ class Tally:
 
     def add(self, result: dict) -> None:
         self.count += 1
-        for key in ("em", "f1", "accuracy", "satisfied", "segments", "model_tokens", "forward_passes", "seconds"):
+        for key in ("em", "f1", "accuracy", "satisfied", "parse_failed", "segments", "model_tokens",
+                    "forward_passes", "seconds"):
             if isinstance(result.get(key), (int, float)):
                 self.sums[key] = self.sums.get(key, 0.0) + float(result[key])
 
@@ -49,11 +50,24 @@ def score(task: str, item: Item, prediction: str) -> dict:
     return {"em": exact_match(prediction, item.answer), "f1": f1(prediction, item.answer)}
 
 
-def final_answer(segments) -> str:
-    """The text of the last segment named like an answer (else the last model segment)."""
-    for record in reversed(segments):
-        if "answer" in record.name and "proposed" not in record.name:
-            return record.text
+def grader(task: str):
+    """``grade(answer, gold) -> bool`` for tools that grade answers (Reflexion's evaluator): the task's
+    own metric, GSM8K numeric match or HotpotQA exact match."""
+    if task == "gsm8k":
+        return lambda answer, gold: numeric_match(answer, gsm8k_gold(gold)) == 1.0
+    return lambda answer, gold: exact_match(answer, gold) == 1.0
+
+
+def answer_segments(spec) -> tuple[str, ...]:
+    """The spec's segments named like a final answer (``answer``, not ``proposed_answer``)."""
+    return tuple(s.name for s in spec.segments if "answer" in s.name and "proposed" not in s.name)
+
+
+def final_answer(segments, names: tuple[str, ...] = ()) -> str:
+    """The text of the last segment among ``names``; "" when the run wrote none. With no ``names`` (a
+    spec without an answer segment), the last model segment's text."""
+    if names:
+        return next((r.text for r in reversed(segments) if r.name in names), "")
     return next((r.text for r in reversed(segments) if r.by == "model"), "")
 
 

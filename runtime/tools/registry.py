@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Mapping, Optional
 
 from . import calculator
 from .docstore import Browser, DocStore
+from .episode import Episode, wants_episode
 
 DEFAULT_TIMEOUT = 10.0
 MAX_CHARS = 2000
@@ -50,6 +51,7 @@ class ToolEntry:
     timeout: float = DEFAULT_TIMEOUT
     finishes: bool = False
     origin: str = ""
+    episode: bool = False  # called as function(text, episode): see episode.episode_tool
 
 
 class ToolError(Exception):
@@ -92,7 +94,7 @@ class ToolBox:
                 entries[name] = box._builtin_entry(name, name, DEFAULT_TIMEOUT)
         for name, function in extra.items():
             timeout = declared[name].timeout if name in declared else DEFAULT_TIMEOUT
-            entries[name] = ToolEntry(name, function, timeout, origin="extra")
+            entries[name] = ToolEntry(name, function, timeout, origin="extra", episode=wants_episode(function))
         box._entries = entries
         return box
 
@@ -102,11 +104,13 @@ class ToolBox:
         if tool.kind == "builtin":
             return self._builtin_entry(tool.name, tool.target, tool.timeout)
         if tool.kind == "function":
-            return ToolEntry(tool.name, _import_function(tool.name, tool.target), tool.timeout,
-                             origin=f"function {tool.target}")
+            function = _import_function(tool.name, tool.target)
+            return ToolEntry(tool.name, function, tool.timeout, origin=f"function {tool.target}",
+                             episode=wants_episode(function))
         if tool.kind == "entry_point":
-            return ToolEntry(tool.name, _load_entry_point(tool.name, tool.target), tool.timeout,
-                             origin=f"entry point {tool.target}")
+            function = _load_entry_point(tool.name, tool.target)
+            return ToolEntry(tool.name, function, tool.timeout, origin=f"entry point {tool.target}",
+                             episode=wants_episode(function))
         raise ToolError(f"tool {tool.name!r}: unknown kind {tool.kind!r}")
 
     def _builtin_entry(self, name: str, target: str, timeout: float) -> ToolEntry:
@@ -141,17 +145,19 @@ class ToolBox:
 
     # -- calling -------------------------------------------------------------------------------
 
-    def call(self, name: str, text: str) -> ToolResult:
+    def call(self, name: str, text: str, episode: Optional[Episode] = None) -> ToolResult:
         """Run tool ``name`` on ``text`` within its timeout. Never raises for tool problems: an unknown
-        tool, an exception in the tool or a timeout give ok=False and an observation saying so."""
-        return self.call_many([(name, text)])[0]
+        tool, an exception in the tool or a timeout give ok=False and an observation saying so. Episode
+        tools get ``episode`` (an empty Episode over this box when None)."""
+        return self.call_many([(name, text)], episode)[0]
 
-    def call_many(self, calls: list[tuple[str, str]]) -> list[ToolResult]:
+    def call_many(self, calls: list[tuple[str, str]], episode: Optional[Episode] = None) -> list[ToolResult]:
         """Run several calls concurrently, each within its own timeout; results in call order."""
-        started = [self._start(name, text) for name, text in calls]
+        episode = episode or Episode(self)
+        started = [self._start(name, text, episode) for name, text in calls]
         return [self._finish(*item) for item in started]
 
-    def _start(self, name: str, text: str):
+    def _start(self, name: str, text: str, episode: Episode):
         entry, begun = self._entries.get(name), time.monotonic()
         if entry is None:
             return None, name, None, begun
@@ -160,7 +166,8 @@ class ToolBox:
         def run():
             if future.set_running_or_notify_cancel():
                 try:
-                    future.set_result(entry.function(str(text)))
+                    arguments = (str(text), episode) if entry.episode else (str(text),)
+                    future.set_result(entry.function(*arguments))
                 except BaseException as err:  # noqa: BLE001 - reported as the observation
                     future.set_exception(err)
         threading.Thread(target=run, name=f"ltlagent-tool-{name}", daemon=True).start()

@@ -1,0 +1,166 @@
+"""The ablation: the same prompt and environment, decoded as an API-based agent would be, without masks.
+
+The model generates freely, one completion per call as an API agent makes them (each call at most
+``CALL_TOKENS`` tokens); generation stops at EOS, at the spec's token budget, at a call's token cap, when a line completes a
+segment after which the spec allows nothing more (e.g. an answer under ``G(answer -> last)``), or when the
+model writes an env tag at the start of a line (the stop sequences). At a tool-bound env tag the text is
+cut before the tag, the transcript so far is parsed post hoc into segments (by tags, as ``verify`` does),
+the environment fills the segment and generation resumes; at a task tag (the model starting a new
+question) the episode ends. The finished transcript is parsed the same way: ``parse_failure`` says why it
+could not be read as the spec's segments; ``verdict`` then judges the parsed trace like a constrained run.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ltlagent.compiler.verify import piece_letter, split_segments
+
+from .decode import RunResult, SegmentRecord
+
+CALL_TOKENS = 256  # max tokens of one completion call, as an API agent would set max_tokens
+
+
+@dataclass
+class FreeResult:
+    """A free run: ``result`` is the parsed run (its segments are what post-hoc parsing found);
+    ``parse_failure`` is None when the whole transcript reads as segments of the spec."""
+
+    result: RunResult
+    parse_failure: Optional[str]
+
+
+def final_letters(automaton) -> frozenset[str]:
+    """Letters after which the automaton, wherever it reads them, accepts and allows nothing more."""
+    finals = set()
+    for letter in automaton.alphabet:
+        targets = {automaton.step(s, letter) for s in automaton.states} - {None}
+        if targets and all(t in automaton.accepting and not automaton.allowed(t) for t in targets):
+            finals.add(letter)
+    return frozenset(finals)
+
+
+def parse(compiled, transcript: str) -> tuple[list[SegmentRecord], Optional[str]]:
+    """The segments of a transcript (after the prompt) and the first reason it is not a clean sequence of
+    the spec's segments (text before the first tag, a choice content that is no option), or None."""
+    pieces, preamble = split_segments(transcript, compiled.spec.segments)
+    failure = f"text before the first tag: {transcript[preamble:preamble + 40]!r}" if preamble is not None else None
+    records, state = [], compiled.automaton.initial
+    for piece in pieces:
+        letter = piece_letter(piece)
+        if letter is None and failure is None:
+            failure = f"{piece.segment.name!r} is no option: {piece.content[:40]!r}"
+        if piece.segment.by == "env" and piece.segment.end == "\n" and "\n" in piece.content and failure is None:
+            failure = f"untagged text after {piece.segment.name!r}: {piece.content.split(chr(10), 1)[1][:40]!r}"
+        after = compiled.automaton.step(state, letter) if letter is not None and state is not None else None
+        option = letter.split(".", 1)[1] if letter and "." in letter else None
+        records.append(SegmentRecord(piece.segment.name, letter or piece.segment.name, option, piece.content,
+                                     piece.segment.by, _state(state), _state(after), 0, 0, 0, 0.0))
+        state = after
+    return records, failure
+
+
+def _state(state: Optional[int]) -> int:
+    return -1 if state is None else state
+
+
+class FreeRunner:
+    """Free decoding of one compiled spec with one tokenizer: ``run`` plays one episode."""
+
+    def __init__(self, compiled, vocab, eos_ids: tuple[int, ...]):
+        self.compiled, self.vocab, self.eos_ids = compiled, vocab, frozenset(eos_ids)
+        env = [s for s in compiled.spec.segments if s.by == "env"]
+        self.stops = re.compile(r"(?:^|\n)[ \t]*(" + "|".join(re.escape(s.tag) for s in env) + ")") if env else None
+        self.tag_segment = {s.tag: s for s in env}
+        self.finals = final_letters(compiled.automaton)
+
+    def run(self, source, sampler, environment, prompt: str) -> FreeResult:
+        """Play one episode after ``prompt``; never raises for what the model writes."""
+        return _FreeRun(self, source, sampler, environment).go(prompt)
+
+
+class _FreeRun:
+    def __init__(self, runner: FreeRunner, source, sampler, environment):
+        self.r, self.source, self.sampler, self.env = runner, source, sampler, environment
+        self.transcript, self.model_tokens, self.stopped_by = "", 0, "budget"
+        self.budget = runner.compiled.spec.limits.max_tokens
+
+    def go(self, prompt: str) -> FreeResult:
+        import torch
+
+        started = time.perf_counter()
+        self.everything = torch.arange(self.source.vocab_size)
+        self.logits = self.source.feed(self.r.vocab.encode(prompt) or self.r.vocab.encode("\n"))
+        self.opening()
+        while self.model_tokens < self.budget and self.chunk():
+            pass
+        records, failure = parse(self.r.compiled, self.transcript)
+        final = records[-1].state_after if records else self.r.compiled.automaton.initial
+        accepted = failure is None and final in self.r.compiled.automaton.accepting
+        result = RunResult(records, self.stopped_by, final, accepted,
+                           self.model_tokens, self.source.forward_passes, self.source.tokens_fed,
+                           time.perf_counter() - started, self.transcript)
+        return FreeResult(result, failure)
+
+    def opening(self) -> None:
+        """Env segments the spec forces first (the question) are written before the model starts."""
+        aut, state = self.r.compiled.automaton, self.r.compiled.automaton.initial
+        while state is not None:
+            segments = {a.split(".", 1)[0] for a in aut.allowed(state)}
+            segment = self.r.compiled.spec.segment(segments.pop()) if len(segments) == 1 else None
+            if segment is None or segment.by != "env":
+                return
+            text, content = self.environment_text(segment)
+            letter = f"{segment.name}.{content}" if segment.options else segment.name
+            state = aut.step(state, letter) if letter in aut.alphabet else None
+            self.logits = self.source.feed(self.r.vocab.encode(text))
+
+    def environment_text(self, segment) -> tuple[str, str]:
+        """The env segment as text (tag, content, end), appended to the transcript; and its content."""
+        records, _ = parse(self.r.compiled, self.transcript)
+        content, _tool = self.env.produce(segment, records)
+        content = " ".join(str(content).split("\n")).strip() if segment.end == "\n" else str(content).strip()
+        text = f"{segment.tag} {content}{segment.end}" if content else f"{segment.tag}{segment.end}"
+        self.transcript += text
+        return text, content
+
+    def chunk(self) -> bool:
+        """Generate until a stop; True when the episode goes on (an env segment was filled)."""
+        start, ids = self.source.length, []
+        while self.model_tokens < self.budget and len(ids) < CALL_TOKENS:
+            token = self.sampler.pick(self.logits, self.everything)
+            if token in self.r.eos_ids:
+                self.stopped_by = "eos"
+                break
+            ids.append(token)
+            self.model_tokens += 1
+            text = self.r.vocab.text(ids)
+            hit = self.r.stops.search(text) if self.r.stops else None
+            if hit is not None:
+                return self.stop_at_tag(start, text[:hit.start(1)], hit.group(1))
+            if "\n" in self.r.vocab.text([token]) and self.ends_final(text):
+                self.transcript += text
+                self.stopped_by = "final"
+                return False
+            self.logits = self.source.feed([token])
+        if self.stopped_by != "eos":
+            self.stopped_by = "call budget" if len(ids) >= CALL_TOKENS else "budget"
+        self.transcript += self.r.vocab.text(ids)
+        return False
+
+    def ends_final(self, text: str) -> bool:
+        records, _ = parse(self.r.compiled, self.transcript + text)
+        return bool(records) and text.endswith("\n") and records[-1].letter in self.r.finals
+
+    def stop_at_tag(self, start: int, kept: str, tag: str) -> bool:
+        """The model wrote an env tag: keep the text before it, let the environment fill the segment."""
+        segment = self.r.tag_segment[tag]
+        self.transcript += kept
+        if segment.input == "task":
+            self.stopped_by = "task tag"
+            return False
+        self.source.rewind(start)
+        self.logits = self.source.feed(self.r.vocab.encode(kept + self.environment_text(segment)[0]))
+        return True

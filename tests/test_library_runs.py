@@ -1,0 +1,128 @@
+"""Every agent of the library runs for real: the tiny model (real SmolLM2 tokenizer) through the agent API
+with the real tools over the demo document store; every run satisfies its spec, and the composite env
+tools (ReWOO's solver, PASS's summaries, Reflexion's evaluator) do their contracted work. The eight
+reference s-expression specs run unchanged through ``ltlagent run --prompt-file``."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ltlagent
+from ltlagent.cli import main
+from ltlagent.compiler.automaton import shortest_accepted
+from ltlagent.runtime.agent import Agent, Runtime
+from ltlagent.runtime.tools import DocStore, ToolBox
+from ltlagent.runtime.tools.episode import default_grader
+from ltlagent.runtime.trace import verdict
+
+from paths import REPO, SPECS, reference_spec_paths
+
+DOCS = REPO / "specs" / "docs" / "demo.jsonl"
+QUESTION = "Which river flows through the city where the Eiffel Tower stands?"
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_path):
+    from ltlagent.runtime.models import load_model
+
+    return load_model(str(tiny_model_path), progress=lambda message: None)
+
+
+@pytest.fixture(scope="module")
+def runtime(loaded, tmp_path_factory):
+    return Runtime.for_tokenizer(loaded.tokenizer, loaded.eos_token_ids[0], tmp_path_factory.mktemp("idx"))
+
+
+def run(name, loaded, runtime, seed=0, **kwargs):
+    compiled = ltlagent.compile(ltlagent.load(SPECS / f"{name}.yaml"))
+    agent = Agent(compiled, loaded, runtime)
+    toolbox = ToolBox.for_spec(compiled.spec, docs=DocStore.from_jsonl(DOCS), builtins=("search", "lookup"))
+    temperature = 0.0 if seed == 0 else 1.0
+    result = agent.run(QUESTION, toolbox, temperature=temperature, seed=seed, **kwargs)
+    assert verdict(compiled, result)["satisfied"], (name, seed, result.letters)
+    return result
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rewoo_solver_answers_every_planned_step(loaded, runtime, seed):
+    result = run("rewoo", loaded, runtime, seed)
+    plan, evidence = result.segments[1], result.segments[2]
+    steps = plan.text.count("#E")
+    assert evidence.tool["name"] == "rewoo_solver" and evidence.tool["ok"], evidence.tool
+    assert [f"#E{i} = " in evidence.text for i in range(1, steps + 1)] == [True] * steps
+    assert evidence.text.startswith("#E1 = ")
+
+
+@pytest.mark.parametrize("name", ["pass", "pass_list"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pass_steps_report_every_call(name, loaded, runtime, seed):
+    result = run(name, loaded, runtime, seed)
+    reports = [r for r in result.segments if r.name in ("summary", "results")]
+    assert reports and all(r.tool["ok"] for r in reports)
+    for i, record in enumerate(result.segments):
+        if record.name in ("summary", "results"):
+            start = max(j for j in range(i) if result.segments[j].name == "plan")
+            calls = [r.text for r in result.segments[start:i] if r.name == "action_input"]
+            assert record.tool["input"] == result.segments[start].text
+            if name == "pass_list":
+                assert record.text.startswith("(1) ") and f"({len(calls)}) " in record.text
+            else:
+                assert record.text.startswith(f"{calls[0]}: ") or record.text.startswith(calls[0].strip())
+
+
+def test_reflexion_evaluator_grades_each_proposed_answer(loaded, runtime):
+    failing = run("reflexion", loaded, runtime, reference="a reference no model would guess")
+    evaluations = [r for r in failing.segments if r.name == "evaluation"]
+    assert [r.option for r in evaluations] == ["fail"] * len(evaluations) and evaluations
+    assert failing.letters[-2:] == ["reflection", "answer"]
+    proposed = next(r.text for r in failing.segments if r.name == "proposed_answer")
+    passing = run("reflexion", loaded, runtime, reference=proposed)  # greedy: the same first proposal
+    assert [r.option for r in passing.segments if r.name == "evaluation"] == ["pass"]
+    assert passing.letters[-2:] == ["evaluation.pass", "answer"] and default_grader(proposed, proposed)
+
+
+def test_chat_takes_user_turns(loaded, runtime):
+    turns = iter(["Where does the Seine flow?", "thanks"])
+    result = run("chat", loaded, runtime, ask_user=lambda segment: next(turns, "bye"))
+    assert result.segments[0].name == "user" and result.segments[0].text == "Where does the Seine flow?"
+
+
+def test_react_with_calculator(loaded, runtime):
+    result = run("react_calc", loaded, runtime)
+    calls = [r.tool for r in result.segments if r.tool]
+    assert calls and all(c["name"] in ("Search", "Lookup", "Calculate") for c in calls)
+    assert all(c["ok"] or c["text"].startswith(f"Tool {c['name']} failed: ") for c in calls)  # observed, not raised
+
+
+def test_reflexion_without_a_reference_stops_with_a_clear_error(tiny_model_path, capsys, tmp_path):
+    code = main(["run", str(SPECS / "reflexion.yaml"), "--task", QUESTION, "--docs", str(DOCS),
+                 "--model", str(tiny_model_path), "--trace", str(tmp_path / "t.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1 and "No reference answer" in err and "--reference" in err and "Traceback" not in err
+
+
+def prompt_file_for(compiled, path):
+    """A one-example prompt file: a shortest accepted trace of the spec, each segment with some content."""
+    lines = []
+    for letter in shortest_accepted(compiled.automaton):
+        segment = compiled.spec.segment(letter.split(".", 1)[0])
+        content = letter.split(".", 1)[1] if "." in letter else "Paris"
+        lines.append(f"{segment.tag} {content}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.skipif(not reference_spec_paths(), reason="reference specs not found")
+@pytest.mark.parametrize("spec", reference_spec_paths(), ids=lambda p: p.stem)
+def test_reference_specs_run_unchanged_with_prompts_from_a_file(spec, tiny_model_path, tmp_path, capsys):
+    compiled = ltlagent.compile(ltlagent.load(spec))
+    prompts = prompt_file_for(compiled, tmp_path / "prompt.txt")
+    assert main(["verify", str(spec), str(prompts)]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    trace = tmp_path / "trace.jsonl"
+    code = main(["run", str(spec), "--task", QUESTION, "--docs", str(DOCS), "--model", str(tiny_model_path),
+                 "--prompt-file", str(prompts), "--trace", str(trace)])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(trace.read_text().splitlines()[-1])
+    assert summary["verdict"]["satisfied"] and summary["spec"] == compiled.spec.name
