@@ -219,7 +219,8 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
         raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
     if len(specs) > 1 and out.suffix == ".jsonl":
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
-    options = EvalOptions(data, task, limit, out, resume, docs, model, temperature, seed, threads, unconstrained, plot)
+    options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs, model=model,
+                          temperature=temperature, seed=seed, threads=threads, unconstrained=unconstrained, plot=plot)
     eval_command([_load(spec) for spec in specs], options)
 
 

@@ -13,6 +13,8 @@ import typer
 
 from .compiler.errors import SpecError
 
+BUILTINS = ("search", "lookup", "calculator")
+
 
 @dataclass(frozen=True)
 class EvalOptions:
@@ -34,22 +36,32 @@ class EvalOptions:
 
 def eval_command(specs: list, options: EvalOptions) -> list:
     """Evaluate every spec on the data; prints the summary table and returns its rows. Raises SpecError
-    for bad input (data, document store, model, tools, constraints, plotting)."""
+    for bad input (data, document store, model, tools, constraints, plot file), before any item runs."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .compiler.api import compile as compile_spec
-    from .runtime.eval.report import ReportError, results_path
+    from .runtime.eval.report import ReportError, check_plot
 
     compiled_specs = [compile_spec(spec) for spec in specs]
-    items = _items(options)
-    agent, global_docs = _prepare(compiled_specs[0], options)
-    for compiled in compiled_specs:
-        _evaluate_one(agent.for_spec(compiled), compiled, items, global_docs, options)
-    paths = [(c.spec.name, results_path(options.out, c.spec.name, options.task, options.unconstrained))
-             for c in compiled_specs]
+    _unique_names(compiled_specs)
     try:
-        return _report(paths, options)
+        if options.plot is not None:
+            check_plot(options.plot)
+        items = _items(options)
+        agents, global_docs = _prepare(compiled_specs, options)
+        for agent in agents:
+            _evaluate_one(agent, items, global_docs, options)
+        return _report(compiled_specs, {item.id for item in items}, options)
     except ReportError as err:
         raise SpecError(str(err)) from None
+
+
+def _unique_names(compiled_specs: list) -> None:
+    """Results files are named after the spec: two specs of one name would share (and clobber) one."""
+    names = [c.spec.name for c in compiled_specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SpecError(f"several specs are named {', '.join(map(repr, twice))}; results are kept per spec "
+                        f"name, so give each spec its own name")
 
 
 def _items(options: EvalOptions) -> list:
@@ -63,48 +75,51 @@ def _items(options: EvalOptions) -> list:
         raise SpecError(f"{err.filename or options.data}: {err.strerror or err}") from None
 
 
-def _prepare(compiled, options: EvalOptions):
+def _prepare(compiled_specs: list, options: EvalOptions):
+    """Load the model once and build every spec's agent and tools, so that bad input fails up front."""
     from .runtime.agent import Agent
     from .runtime.constraints import ConstraintError
     from .runtime.models import ModelError
-    from .runtime.tools import DocStore, DocStoreError
+    from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(options.docs) if options.docs is not None else None
-        agent = Agent.load(compiled, options.model, threads=options.threads,
+        first = Agent.load(compiled_specs[0], options.model, threads=options.threads,
                            progress=lambda m: typer.echo(m, err=True))
-    except (ModelError, DocStoreError, ConstraintError) as err:
+        agents = [first] + [first.for_spec(compiled) for compiled in compiled_specs[1:]]
+        for compiled in compiled_specs:
+            ToolBox.for_spec(compiled.spec, docs=store, builtins=BUILTINS)
+    except (ModelError, DocStoreError, ConstraintError, ToolError) as err:
         raise SpecError(str(err)) from None
-    return agent, store
+    return agents, store
 
 
-def _evaluate_one(agent, compiled, items: list, global_docs, options: EvalOptions) -> None:
+def _evaluate_one(agent, items: list, global_docs, options: EvalOptions) -> None:
+    """Run one spec's agent over the items, appending to its results file."""
     from .runtime.eval.loop import evaluate
     from .runtime.eval.report import results_path
-    from .runtime.tools import ToolBox, ToolError
 
-    try:  # tools that cannot be built fail here, once, rather than on every item
-        ToolBox.for_spec(compiled.spec, docs=global_docs, builtins=("search", "lookup", "calculator"))
-    except ToolError as err:
-        raise SpecError(str(err)) from None
-    out = results_path(options.out, compiled.spec.name, options.task, options.unconstrained)
+    name = agent.compiled.spec.name
+    out = results_path(options.out, name, options.task, options.unconstrained)
     mode = "unconstrained" if options.unconstrained else "constrained"
-    typer.echo(f"{compiled.spec.name} ({mode}) on {len(items)} {options.task} items -> {out}", err=True)
-    run_item = _item_runner(agent, compiled, global_docs, options)
+    typer.echo(f"{name} ({mode}) on {len(items)} {options.task} items -> {out}", err=True)
+    run_item = _item_runner(agent, global_docs, options)
     evaluate(items, options.task, run_item, out, options.resume,
              on_result=lambda r, t: _progress(r, t, len(items)))
 
 
-def _item_runner(agent, compiled, global_docs, options: EvalOptions):
+def _item_runner(agent, global_docs, options: EvalOptions):
+    """``run_item(item) -> dict``: one episode (constrained, or free for the ablation) and its fields."""
     from .runtime.eval.loop import answer_segments, final_answer, grader
     from .runtime.tools import DocStore, ToolBox
     from .runtime.trace import verdict
 
+    compiled = agent.compiled
     grade, answers = grader(options.task), answer_segments(compiled.spec)
 
     def run_item(item) -> dict:
         docs = global_docs or (DocStore.from_context(item.context) if item.context else None)
-        toolbox = ToolBox.for_spec(compiled.spec, docs=docs, builtins=("search", "lookup", "calculator"))
+        toolbox = ToolBox.for_spec(compiled.spec, docs=docs, builtins=BUILTINS)
         kwargs = dict(temperature=options.temperature, seed=options.seed, reference=item.answer, grader=grade)
         failure = None
         if options.unconstrained:
@@ -128,11 +143,17 @@ def _progress(result: dict, tally, total: int) -> None:
                f"{result.get('seconds', 0):.1f}s  {result['id']}", err=True)
 
 
-def _report(paths: list, options: EvalOptions) -> list:
-    from .runtime.eval.report import both_modes, plot, summarize, table
+def _report(compiled_specs: list, ids: set, options: EvalOptions) -> list:
+    """Print the table (each spec's constrained and unconstrained results over this run's items, those
+    that exist), draw the plot if asked; returns the rows."""
+    from .runtime.eval.report import both_modes, plot, results_path, summarize, table
 
-    rows = [row for name, path in paths for mode, file in both_modes(path)
-            if (row := summarize(name, mode, file)) is not None]
+    rows = []
+    for compiled in compiled_specs:
+        name = compiled.spec.name
+        for mode, file in both_modes(results_path(options.out, name, options.task, options.unconstrained)):
+            if (row := summarize(name, mode, file, ids)) is not None:
+                rows.append(row)
     sys.stdout.write(f"{options.task}: {options.data.name}, results in {options.out}\n")
     sys.stdout.write(table(rows))
     if options.plot is not None:

@@ -35,7 +35,10 @@ class ModelSession:
         return out.logits[0, -1].float()
 
     def rewind(self, length: int) -> None:
-        """Forget every token after the first ``length`` (the next ``feed`` continues from there)."""
+        """Forget every token after the first ``length`` (the next ``feed`` continues from there). Raises
+        ValueError unless 0 <= length <= the tokens in the cache."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot rewind to {length} tokens: the cache holds {self.length}")
         if length < self.length:
             self.cache.crop(length - self.length)  # a negative count: tokens to drop from the end
         self.length = length

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import lru_cache
 from typing import IO, Optional
 
 from ltlagent.compiler.semantics import holds
 from ltlagent.compiler.verify import content_problem
 
 
-def verdict(compiled, result) -> dict:
-    """Independent re-check of a finished run: ``satisfied`` only if every check passes."""
+@lru_cache(maxsize=128)
+def _pattern_automaton(node, alphabet: tuple):
+    """A pattern rule's automaton, built once per rule (``eval`` judges many runs of one spec)."""
     from ltlagent.compiler.patterns import pattern_automaton
 
+    return pattern_automaton(node, alphabet)
+
+
+def verdict(compiled, result) -> dict:
+    """Independent re-check of a finished run: ``satisfied`` only if every check passes."""
     letters = result.letters
     spec = compiled.spec
     rules = []
     for rule in spec.behavior:
         ok = holds(rule.node, letters) if rule.kind == "ltl" else \
-            pattern_automaton(rule.node, spec.alphabet).accepts(letters)
+            _pattern_automaton(rule.node, tuple(spec.alphabet)).accepts(letters)
         rules.append({"rule": rule.text, "holds": ok})
     content = [{"segment": r.name, "index": i, "problem": p} for i, r in enumerate(result.segments)
                if r.by == "model" and (p := content_problem(spec.segment(r.name), r.text))]

@@ -1,12 +1,12 @@
 """The ablation: the same prompt and environment, decoded as an API-based agent would be, without masks.
 
-The model generates freely, one completion per call as an API agent makes them (each call at most
-``CALL_TOKENS`` tokens); generation stops at EOS, at the spec's token budget, at a call's token cap, when a line completes a
-segment after which the spec allows nothing more (e.g. an answer under ``G(answer -> last)``), or when the
-model writes an env tag at the start of a line (the stop sequences). At a tool-bound env tag the text is
-cut before the tag, the transcript so far is parsed post hoc into segments (by tags, as ``verify`` does),
-the environment fills the segment and generation resumes; at a task tag (the model starting a new
-question) the episode ends. The finished transcript is parsed the same way: ``parse_failure`` says why it
+The model generates freely (any token with text, or EOS), one completion per call as an API agent makes
+them. The episode ends at EOS, at the spec's token budget, when one call reaches ``CALL_TOKENS``, when a
+line completes a segment after which the spec allows nothing more (e.g. an answer under
+``G(answer -> last)``), or when the model writes a task tag (starting a new question). Env tags at the
+start of a line are the stop sequences: at a tool-bound one the text is cut before the tag, the transcript
+so far is parsed post hoc into segments (by tags, as ``verify`` does), the environment fills the segment
+and generation resumes. The finished transcript is parsed the same way: ``parse_failure`` says why it
 could not be read as the spec's segments; ``verdict`` then judges the parsed trace like a constrained run.
 """
 from __future__ import annotations
@@ -75,6 +75,8 @@ class FreeRunner:
         self.stops = re.compile(r"(?:^|\n)[ \t]*(" + "|".join(re.escape(s.tag) for s in env) + ")") if env else None
         self.tag_segment = {s.tag: s for s in env}
         self.finals = final_letters(compiled.automaton)
+        text_ids = [i for i, piece in enumerate(vocab.token_bytes) if piece is not None]
+        self.candidates = sorted(set(text_ids) | self.eos_ids)  # text tokens and EOS; never padding ids
 
     def run(self, source, sampler, environment, prompt: str) -> FreeResult:
         """Play one episode after ``prompt``; never raises for what the model writes."""
@@ -91,7 +93,7 @@ class _FreeRun:
         import torch
 
         started = time.perf_counter()
-        self.everything = torch.arange(self.source.vocab_size)
+        self.everything = torch.tensor(self.r.candidates)
         self.logits = self.source.feed(self.r.vocab.encode(prompt) or self.r.vocab.encode("\n"))
         self.opening()
         while self.model_tokens < self.budget and self.chunk():
@@ -140,8 +142,8 @@ class _FreeRun:
             hit = self.r.stops.search(text) if self.r.stops else None
             if hit is not None:
                 return self.stop_at_tag(start, text[:hit.start(1)], hit.group(1))
-            if "\n" in self.r.vocab.text([token]) and self.ends_final(text):
-                self.transcript += text
+            if "\n" in self.r.vocab.text([token]) and self.ends_final(line := text[:text.rindex("\n") + 1]):
+                self.transcript += line  # what the newline token carried after the line is dropped
                 self.stopped_by = "final"
                 return False
             self.logits = self.source.feed([token])
@@ -150,9 +152,10 @@ class _FreeRun:
         self.transcript += self.r.vocab.text(ids)
         return False
 
-    def ends_final(self, text: str) -> bool:
-        records, _ = parse(self.r.compiled, self.transcript + text)
-        return bool(records) and text.endswith("\n") and records[-1].letter in self.r.finals
+    def ends_final(self, lines: str) -> bool:
+        """Whether the transcript plus these completed lines ends with a segment nothing may follow."""
+        records, _ = parse(self.r.compiled, self.transcript + lines)
+        return bool(records) and records[-1].letter in self.r.finals
 
     def stop_at_tag(self, start: int, kept: str, tag: str) -> bool:
         """The model wrote an env tag: keep the text before it, let the environment fill the segment."""

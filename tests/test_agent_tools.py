@@ -3,7 +3,6 @@ Reflexion's evaluator, run as episode tools through a real ToolBox over the demo
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -92,6 +91,10 @@ def test_concurrent_searches_leave_the_page_of_the_last_successful_one(docs):
         records = step_records(("Search", "Paris"), ("Search", "Seine"), ("Search", "Nowhere Town"))
         toolbox.call("list_results", "plan", Episode(toolbox, "q", records))
         assert toolbox.browser.page.title == "Seine"
+    toolbox.reset()
+    records = step_records(("Search", "Paris"), ("Search", "Seine"), ("Search", ""), ("Search", "Nowhere"))
+    toolbox.call("list_results", "plan", Episode(toolbox, "q", records))
+    assert toolbox.browser.page.title == "Seine"  # failed and empty searches open nothing
     lookups = step_records(("Lookup", "river"), ("Lookup", "river"))
     text = toolbox.call("list_results", "plan", Episode(toolbox, "q", lookups)).text
     assert "(1) Lookup[river]: (Result 1 / " in text and "(2) Lookup[river]: (Result 2 / " in text
@@ -137,6 +140,40 @@ def test_environment_hands_segments_and_reference_to_episode_tools():
 
 def test_plain_tools_still_take_one_argument():
     calls = []
-    toolbox = ToolBox(())
     toolbox = ToolBox.for_spec(ltlagent.load(SPECS / "rewoo.yaml"), extra={"rewoo_solver": calls.append})
     assert toolbox.call("rewoo_solver", "text", Episode(toolbox)).ok and calls == ["text"]
+
+
+def test_a_mixed_step_runs_searches_then_lookups_in_call_order(docs):
+    toolbox = box("pass_list", docs)
+    records = step_records(("Search", "Paris"), ("Lookup", "Seine"), ("Search", "Seine"), ("Lookup", "Paris"))
+    for _ in range(3):
+        toolbox.reset()
+        text = toolbox.call("list_results", "plan", Episode(toolbox, "q", records)).text
+        paris_hit = next(s for s in DocStore.from_jsonl(DEMO).get("Paris").sentences if "seine" in s.casefold())
+        assert f"(2) Lookup[Seine]: (Result 1 / " in text and paris_hit in text.split("(3)")[0]
+        assert "(4) Lookup[Paris]: (Result 1 / " in text  # read on the Seine page, opened by call 3
+
+
+def test_a_composite_tool_that_times_out_makes_no_further_calls(docs):
+    release, calls = threading.Event(), []
+
+    @episode_tool
+    def slow(text, episode):
+        release.wait(5)
+        calls.append(episode.call("Search", "Seine"))
+        return "late"
+
+    spec = ltlagent.load(SPECS / "rewoo.yaml")
+    toolbox = ToolBox.for_spec(spec, docs=docs, extra={"rewoo_solver": slow})
+    toolbox.entry("rewoo_solver")
+    object.__setattr__(toolbox.entry("rewoo_solver"), "timeout", 0.2)
+    result = toolbox.call("rewoo_solver", "plan", Episode(toolbox))
+    assert not result.ok and "timed out" in result.text
+    release.set()
+    for _ in range(100):
+        if calls:
+            break
+        threading.Event().wait(0.02)
+    assert calls and not calls[0].ok and "Cancelled" in calls[0].text
+    assert toolbox.browser.page is None  # the abandoned tool did not open a page

@@ -13,7 +13,6 @@ from ltlagent.cli import main
 from ltlagent.compiler.automaton import shortest_accepted
 from ltlagent.runtime.agent import Agent, Runtime
 from ltlagent.runtime.tools import DocStore, ToolBox
-from ltlagent.runtime.tools.episode import default_grader
 from ltlagent.runtime.trace import verdict
 
 from paths import REPO, SPECS, reference_spec_paths
@@ -66,9 +65,11 @@ def test_pass_steps_report_every_call(name, loaded, runtime, seed):
             calls = [r.text for r in result.segments[start:i] if r.name == "action_input"]
             assert record.tool["input"] == result.segments[start].text
             if name == "pass_list":
-                assert record.text.startswith("(1) ") and f"({len(calls)}) " in record.text
+                parts = [f"({k}) " for k in range(1, len(calls) + 1)]
+                assert record.text.startswith("(1) ") and all(p in record.text for p in parts)
             else:
-                assert record.text.startswith(f"{calls[0]}: ") or record.text.startswith(calls[0].strip())
+                positions = [record.text.find(" ".join(c.split()) + ": ") for c in calls]
+                assert positions[0] == 0 and -1 not in positions, (calls, record.text)
 
 
 def test_reflexion_evaluator_grades_each_proposed_answer(loaded, runtime):
@@ -79,7 +80,8 @@ def test_reflexion_evaluator_grades_each_proposed_answer(loaded, runtime):
     proposed = next(r.text for r in failing.segments if r.name == "proposed_answer")
     passing = run("reflexion", loaded, runtime, reference=proposed)  # greedy: the same first proposal
     assert [r.option for r in passing.segments if r.name == "evaluation"] == ["pass"]
-    assert passing.letters[-2:] == ["evaluation.pass", "answer"] and default_grader(proposed, proposed)
+    assert passing.letters[-2:] == ["evaluation.pass", "answer"]
+    assert next(r.text for r in passing.segments if r.name == "proposed_answer") == proposed
 
 
 def test_chat_takes_user_turns(loaded, runtime):

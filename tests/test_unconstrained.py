@@ -126,16 +126,33 @@ def test_parse_locates_states_and_failures():
     assert failure.startswith("text before the first tag")
 
 
-def test_free_runs_under_random_logits_always_end_and_are_judged(tiny_tokenizer, vocab):
+def test_free_runs_under_random_logits_end_within_budgets_and_never_pick_padding(tiny_tokenizer, vocab):
     compiled = ltlagent.compile(ltlagent.load(SPECS / "react.yaml"))
     runner = FreeRunner(compiled, vocab, (tiny_tokenizer.eos_token_id,))
     spiky = tiny_tokenizer.encode("\nObservation:") + tiny_tokenizer.encode("\nAnswer:") + [tiny_tokenizer.eos_token_id]
-    for seed in range(4):
+    padded = len(tiny_tokenizer) + 64  # a model whose vocab_size pads the tokenizer's (as Qwen's do)
+    stops = set()
+    for seed in range(6):
         env = Environment(TASK, ToolBox.for_spec(compiled.spec, docs=DOCS))
-        free = runner.run(RandomLogits(len(tiny_tokenizer), seed, spiky), Sampler(1.0, 0.9, seed), env, "")
-        assert free.result.model_tokens <= compiled.spec.limits.max_tokens
-        assert free.result.stopped_by in ("eos", "final", "budget", "call budget", "task tag")
-        assert free.result.accepted == (free.parse_failure is None and compiled.automaton.accepts(free.result.letters))
+        free = runner.run(RandomLogits(padded, seed, spiky), Sampler(1.0, 0.9, seed), env, "")
+        assert free.result.model_tokens <= min(compiled.spec.limits.max_tokens, CALL_TOKENS * len(free.result.segments) + CALL_TOKENS)
+        assert free.result.transcript.startswith(f"Question: {TASK}\n")
+        stops.add(free.result.stopped_by)
+        if free.parse_failure is None and free.result.accepted:
+            assert free.result.letters[-1] == "answer"
+    assert stops <= {"eos", "final", "budget", "call budget", "task tag"} and stops
+
+
+def test_a_newline_token_carrying_more_text_ends_the_answer_at_the_newline(tiny_tokenizer, vocab):
+    newline_plus = vocab.token_bytes.index(b"\n   ")  # a newline token that carries blanks after it
+    compiled = ltlagent.compile(ltlagent.load(SPECS / "direct.yaml"))
+    source = ScriptedChunks(tiny_tokenizer, "Answer: Seine")
+    source.wanted.append(newline_plus)
+    source.wanted += tiny_tokenizer.encode("Extra words")
+    runner = FreeRunner(compiled, vocab, (tiny_tokenizer.eos_token_id,))
+    free = runner.run(source, Sampler(), Environment(TASK), prompt_text(compiled.spec))
+    assert free.result.stopped_by == "final" and free.result.transcript.endswith("Answer: Seine\n")
+    assert free.parse_failure is None and free.result.segments[-1].text == "Seine"
 
 
 def test_rewind_forgets_the_cut_tokens(tiny_model_path, tiny_tokenizer):

@@ -10,24 +10,24 @@ from typing import Callable, Iterable, Optional
 
 from .datasets import Item
 from .metrics import exact_match, f1, gsm8k_gold, numeric_match
+from .report import means
 
 
 @dataclass
 class Tally:
-    """Running totals over finished items."""
+    """The finished items' results, for running means (as the summary table computes them)."""
 
-    count: int = 0
-    sums: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
 
     def add(self, result: dict) -> None:
-        self.count += 1
-        for key in ("em", "f1", "accuracy", "satisfied", "parse_failed", "segments", "model_tokens",
-                    "forward_passes", "seconds"):
-            if isinstance(result.get(key), (int, float)):
-                self.sums[key] = self.sums.get(key, 0.0) + float(result[key])
+        self.rows.append(result)
 
     def means(self) -> dict:
-        return {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+        return means(self.rows)
 
 
 def done_ids(path: Path) -> set[str]:
@@ -75,14 +75,18 @@ def evaluate(items: Iterable[Item], task: str, run_item: Callable[[Item], dict],
              resume: bool = False, on_result: Optional[Callable[[dict, Tally], None]] = None) -> Tally:
     """Run every item not yet in ``out`` (all of them unless ``resume``), appending one JSON line per
     item as it finishes; ``run_item`` returns the run's fields (prediction, satisfied, …). A run that
-    raises is recorded with its error and counted as wrong."""
+    raises is recorded with its error and counted as wrong. Results of other items already in ``out`` are
+    kept but not tallied."""
+    items = list(items)
+    wanted = {item.id for item in items}
     skip = done_ids(out) if resume else set()
     if not resume and out.exists():
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
     tally = Tally()
     for previous in _previous(out) if resume else []:
-        tally.add(previous)
+        if previous.get("id") in wanted:
+            tally.add(previous)
     with open(out, "a", encoding="utf-8") as stream:
         for item in items:
             if item.id in skip:

@@ -4,12 +4,15 @@ Needs no torch; matplotlib only for ``plot`` (the ``plot`` extra)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 FREE_SUFFIX = "-unconstrained"
-MEANS = ("em", "f1", "accuracy", "satisfied", "parse_failed", "seconds", "model_tokens", "segments")
+RATES = ("em", "f1", "accuracy", "satisfied", "parse_failed")          # over every item (a failed run scores 0)
+COSTS = ("seconds", "model_tokens", "segments", "forward_passes")      # over the runs that finished
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 class ReportError(ValueError):
@@ -18,8 +21,10 @@ class ReportError(ValueError):
 
 def results_path(out: Path, spec_name: str, task: str, unconstrained: bool) -> Path:
     """The results file of one spec: ``out`` itself when it names a .jsonl file, else
-    ``out/<spec>-<task>.jsonl``; ``-unconstrained`` before the suffix for the ablation."""
-    path = out if out.suffix == ".jsonl" else out / f"{spec_name}-{task}.jsonl"
+    ``out/<spec>-<task>.jsonl`` (characters other than letters, digits, ``_.-`` in the name become ``_``);
+    ``-unconstrained`` before the suffix for the ablation."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", spec_name).lstrip(".") or "spec"
+    path = out if out.suffix == ".jsonl" else out / f"{safe}-{task}.jsonl"
     return path.with_name(path.stem + FREE_SUFFIX + path.suffix) if unconstrained else path
 
 
@@ -51,22 +56,33 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def summarize(agent: str, mode: str, path: Path) -> Optional[Row]:
-    """The row of one results file (None when it does not exist or is empty)."""
-    rows = read_rows(path)
-    if not rows:
-        return None
-    means = {}
-    for key in MEANS:
-        values = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+def means(rows: list[dict]) -> dict:
+    """Rates (answer metrics, satisfaction, parse failures) over every row, a failed run (one with an
+    ``error``) counting 0; costs over the rows that finished; ``errors``, the failed fraction, if any."""
+    result = {}
+    for key in RATES:
+        if any(key in r for r in rows):
+            result[key] = sum(float(r.get(key) or 0) for r in rows) / len(rows)
+    finished = [r for r in rows if "error" not in r]
+    for key in COSTS:
+        values = [float(r[key]) for r in finished if isinstance(r.get(key), (int, float))]
         if values:
-            means[key] = sum(values) / len(values)
-    return Row(agent, mode, len(rows), means)
+            result[key] = sum(values) / len(values)
+    if len(finished) < len(rows):
+        result["errors"] = 1 - len(finished) / len(rows)
+    return result
+
+
+def summarize(agent: str, mode: str, path: Path, ids: Optional[set] = None) -> Optional[Row]:
+    """The row of one results file, over the items in ``ids`` when given (None when there are none)."""
+    rows = [r for r in read_rows(path) if ids is None or r.get("id") in ids]
+    return Row(agent, mode, len(rows), means(rows)) if rows else None
 
 
 COLUMNS = (("em", "EM", "{:.3f}"), ("f1", "F1", "{:.3f}"), ("accuracy", "acc", "{:.3f}"),
            ("satisfied", "satisfied", "{:.0%}"), ("parse_failed", "parse fail", "{:.0%}"),
-           ("seconds", "s/item", "{:.1f}"), ("model_tokens", "tokens", "{:.0f}"), ("segments", "segments", "{:.1f}"))
+           ("errors", "errors", "{:.0%}"), ("seconds", "s/item", "{:.1f}"), ("model_tokens", "tokens", "{:.0f}"),
+           ("segments", "segments", "{:.1f}"))
 
 
 def table(rows: list[Row]) -> str:
@@ -82,14 +98,14 @@ def table(rows: list[Row]) -> str:
 
 
 def plot(rows: list[Row], path: Path, title: str) -> None:
-    """A PNG of grouped bars: per agent and mode, its answer metrics and its satisfaction rate. Raises
-    ReportError when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ReportError("--plot needs matplotlib: pip install 'ltlagent[plot]'") from None
+    """A chart (PNG, PDF or SVG by the suffix) of grouped bars: per agent and mode, its answer metrics,
+    satisfaction and parse-failure rates. Raises ReportError when it cannot (see ``check_plot``) or the
+    file cannot be written."""
+    check_plot(path)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     metrics = [k for k in ("em", "f1", "accuracy", "satisfied", "parse_failed") if any(k in r.means for r in rows)]
     labels = [f"{r.agent}\n{r.mode}" for r in rows]
     width = 0.8 / max(1, len(metrics))
@@ -102,6 +118,20 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
     axes.set_title(title)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=120)
+    except OSError as err:
+        raise ReportError(f"{path}: {err.strerror or err}") from None
+    finally:
+        plt.close(figure)
+
+
+def check_plot(path: Path) -> None:
+    """Raises ReportError unless a plot can be drawn to ``path``: a known suffix, matplotlib installed."""
+    import importlib.util
+
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise ReportError(f"{path}: --plot draws {', '.join(PLOT_FORMATS)} files")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ReportError("--plot needs matplotlib: pip install 'ltlagent[plot]'")

@@ -241,13 +241,22 @@ class Browser:
         entity = " ".join(str(entity).split())
         if not entity:
             return "Search needs a page title."
-        page = self.store.get(entity) or self.store.get(entity.strip("\"'[]()`"))
+        page = self.find(entity)
         if page is None:
             similar = [title for title, _ in self.store.rank(entity, SIMILAR)]
             return f"Could not find {entity}. Similar: {similar}."
+        self.open(page)
+        return summary(page)
+
+    def find(self, entity: str) -> Optional[Page]:
+        """The page ``search`` would open for ``entity`` (None when it would list similar titles)."""
+        entity = " ".join(str(entity).split())
+        return (self.store.get(entity) or self.store.get(entity.strip("\"'[]()`"))) if entity else None
+
+    def open(self, page: Page) -> None:
+        """Make ``page`` the current page (a new lookup starts on it)."""
         with self._lock:
             self._page, self._keyword, self._hits, self._next = page, None, [], 0
-        return summary(page)
 
     def lookup(self, keyword: str) -> str:
         """The next sentence of the current page containing ``keyword`` (case-insensitive) as

@@ -7,10 +7,13 @@ evaluator) run the episode's Search / Lookup, read several earlier segments, or 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import threading
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 Grader = Callable[[str, str], bool]
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 def episode_tool(function):
@@ -26,33 +29,39 @@ def wants_episode(function) -> bool:
 
 def default_grader(answer: str, reference: str) -> bool:
     """Normalised exact match (HotpotQA's EM); equal numbers when the reference is a number."""
-    from ..eval.metrics import exact_match, last_number, normalize_answer
+    from ..eval.metrics import exact_match, last_number
 
-    gold = last_number(reference) if normalize_answer(reference).replace(" ", "").isdigit() else None
-    if gold is not None:
+    if NUMBER.fullmatch(reference.strip()):
         value = last_number(answer)
-        return value is not None and abs(value - gold) < 1e-9
+        return value is not None and abs(value - float(reference.strip().replace(",", ""))) < 1e-9
     return exact_match(answer, reference) == 1.0
 
 
 @dataclass(frozen=True)
 class Episode:
     """One run as its tools see it. ``records`` are the segments so far (``SegmentRecord``s: name,
-    option, text, by); ``reference`` is the task's gold answer when the caller gave one."""
+    option, text, by); ``reference`` is the task's gold answer when the caller gave one. ``cancelled`` is
+    set by the ToolBox when the tool using this episode timed out: its later calls then do nothing."""
 
     toolbox: object
     task: str = ""
     records: tuple = ()
     reference: Optional[str] = None
     grader: Optional[Grader] = None
+    cancelled: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
     def call(self, name: str, text: str):
         """Run another tool of the episode (name matched exactly, else case-insensitively); a ToolResult."""
-        return self.toolbox.call(self.resolve(name), text)
+        return self.call_many([(name, text)])[0]
 
     def call_many(self, calls: list[tuple[str, str]]) -> list:
-        """Run several tools concurrently; ToolResults in call order."""
-        return self.toolbox.call_many([(self.resolve(name), text) for name, text in calls])
+        """Run several tools concurrently; ToolResults in call order (ok=False for every call once the
+        episode is cancelled, so an abandoned composite tool cannot change the browser any more)."""
+        from .registry import ToolResult
+
+        if self.cancelled.is_set():
+            return [ToolResult("Cancelled: the calling tool timed out.", False, 0.0, "cancelled") for _ in calls]
+        return self.toolbox.call_many([(self.resolve(name), text) for name, text in calls], self)
 
     def resolve(self, name: str) -> str:
         """The episode's tool called ``name``, ignoring case (``name`` itself when there is none)."""

@@ -1,14 +1,15 @@
-"""PASS's environment tools (specs/pass.yaml, specs/pass_list.yaml): run the calls of one plan step
-concurrently, then summarise their results or list them raw.
+"""PASS's environment tools (specs/pass.yaml, specs/pass_list.yaml): run the calls of one plan step, then
+summarise their results or list them raw.
 
-The calls of a step are the ``action`` / ``action_input`` pairs written since the latest ``plan``.
-Searches run concurrently; afterwards the open page is the one the calls would leave when run in call
-order (the last successful Search), so the next step's Lookups do not depend on thread timing. Lookups
-share the open page's cursor, so they run in call order.
+The calls of a step are the ``action`` / ``action_input`` pairs written since the latest ``plan``. They run
+in call order, each run of consecutive Searches concurrently; after such a run the open page is the one the
+Searches would leave when run one by one (the last one that found its page), so what the next Lookup reads
+does not depend on thread timing. Lookups share the open page's cursor, so each runs on its own, in order.
 """
 from __future__ import annotations
 
 import re
+from itertools import groupby
 
 from .docstore import split_sentences
 from .episode import Episode, episode_tool
@@ -33,20 +34,27 @@ def relevant(result: str, words: set[str]) -> str:
 
 def run_step(episode: Episode) -> list[tuple[str, str, str]]:
     """Run the calls written since the latest plan: ``(tool, input, result text)`` in call order."""
+    done = []
     calls = episode.calls_since("plan")
-    if calls and all(episode.resolve(name).lower() == "lookup" for name, _ in calls):
-        results = [episode.call(name, argument) for name, argument in calls]
-    else:
-        results = episode.call_many(calls)
-        _settle_page(episode, calls, results)
-    return [(name, argument, result.text) for (name, argument), result in zip(calls, results)]
+    for is_search, group in groupby(calls, key=lambda call: _is_search(episode, call[0])):
+        group = list(group)
+        results = episode.call_many(group) if is_search else [episode.call(*call) for call in group]
+        if is_search:
+            _settle_page(episode, group)
+        done += [(name, argument, result.text) for (name, argument), result in zip(group, results)]
+    return done
 
 
-def _settle_page(episode: Episode, calls: list, results: list) -> None:
-    opened = [argument for (name, argument), result in zip(calls, results)
-              if episode.resolve(name).lower() == "search" and result.ok and not result.text.startswith("Could not find")]
-    if len(opened) > 1:
-        episode.call("search", opened[-1])
+def _is_search(episode: Episode, name: str) -> bool:
+    return episode.resolve(name).lower() == "search"
+
+
+def _settle_page(episode: Episode, searches: list[tuple[str, str]]) -> None:
+    """Open the page of the last Search (in call order) that found one, whatever order the threads ran."""
+    browser = getattr(episode.toolbox, "browser", None)
+    pages = [page for _, argument in searches if browser is not None and (page := browser.find(argument))]
+    if pages:
+        browser.open(pages[-1])
 
 
 @episode_tool

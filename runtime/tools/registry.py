@@ -44,7 +44,8 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class ToolEntry:
-    """A callable tool: ``function`` takes one str and returns something str()-able."""
+    """A callable tool: ``function`` takes one str (and the Episode too when ``episode``) and returns
+    something str()-able."""
 
     name: str
     function: ToolFunction
@@ -152,7 +153,9 @@ class ToolBox:
         return self.call_many([(name, text)], episode)[0]
 
     def call_many(self, calls: list[tuple[str, str]], episode: Optional[Episode] = None) -> list[ToolResult]:
-        """Run several calls concurrently, each within its own timeout; results in call order."""
+        """Run several calls concurrently, each within its own timeout; results in call order. Episode
+        tools get ``episode`` (an empty Episode over this box when None), which is cancelled if one of
+        them times out."""
         episode = episode or Episode(self)
         started = [self._start(name, text, episode) for name, text in calls]
         return [self._finish(*item) for item in started]
@@ -160,7 +163,7 @@ class ToolBox:
     def _start(self, name: str, text: str, episode: Episode):
         entry, begun = self._entries.get(name), time.monotonic()
         if entry is None:
-            return None, name, None, begun
+            return None, name, None, begun, episode
         future: Future = Future()
 
         def run():
@@ -171,15 +174,18 @@ class ToolBox:
                 except BaseException as err:  # noqa: BLE001 - reported as the observation
                     future.set_exception(err)
         threading.Thread(target=run, name=f"ltlagent-tool-{name}", daemon=True).start()
-        return entry, name, future, begun
+        return entry, name, future, begun, episode
 
-    def _finish(self, entry: Optional[ToolEntry], name: str, future: Optional[Future], begun: float) -> ToolResult:
+    def _finish(self, entry: Optional[ToolEntry], name: str, future: Optional[Future], begun: float,
+                episode: Episode) -> ToolResult:
         if entry is None:
             known = ", ".join(self._entries) or "none"
             return self._result(f"Unknown tool {name!r}. Available tools: {known}.", False, begun,
                                 f"unknown tool {name!r}")
         wait([future], timeout=max(0.0, begun + entry.timeout - time.monotonic()))
         if not future.done():
+            if entry.episode:
+                episode.cancelled.set()  # the abandoned composite tool makes no further calls
             return self._result(f"Tool {name} timed out after {entry.timeout:g} s", False, begun, "timeout")
         err = future.exception()
         if isinstance(err, ToolUnavailable):
