@@ -166,7 +166,6 @@ def test_a_composite_tool_that_times_out_makes_no_further_calls(docs):
 
     spec = ltlagent.load(SPECS / "rewoo.yaml")
     toolbox = ToolBox.for_spec(spec, docs=docs, extra={"rewoo_solver": slow})
-    toolbox.entry("rewoo_solver")
     object.__setattr__(toolbox.entry("rewoo_solver"), "timeout", 0.2)
     result = toolbox.call("rewoo_solver", "plan", Episode(toolbox))
     assert not result.ok and "timed out" in result.text
