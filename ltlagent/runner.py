@@ -33,7 +33,7 @@ def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: O
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     with open(trace_path, "w", encoding="utf-8") as stream:
         summary = _episode(agent, toolbox, compiled, task, (temperature, top_p, seed),
-                           _examples(prompt_file), stream, as_json, reference)
+                           _examples(compiled, prompt_file), stream, as_json, reference, trace_path)
     if as_json:
         sys.stdout.write(trace_path.read_text(encoding="utf-8"))
     else:
@@ -56,15 +56,26 @@ def _prepare(compiled, docs, model, threads, progress):
     return agent, toolbox
 
 
-def _examples(prompt_file: Optional[Path]):
-    from .compiler.verify import load_examples
+def _examples(compiled, prompt_file: Optional[Path]):
+    """The few-shot examples to prompt with (None: the spec's own). Warns on stderr when there are none,
+    or when one breaks the spec (the run still follows the spec; the model just learns a wrong format)."""
+    from .compiler.verify import check_example, load_examples
 
     if prompt_file is None:
+        if not compiled.spec.prompt.examples:
+            typer.echo("warning: the spec has no few-shot examples and no --prompt-file was given; a model "
+                       "without examples rarely writes useful segments", err=True)
         return None
-    return [text for text, _ in load_examples(prompt_file)]
+    examples = load_examples(prompt_file)
+    for i, (text, where) in enumerate(examples):
+        violation = check_example(compiled, text, where, i + 1).violation
+        if violation is not None:
+            typer.echo(f"warning: {violation.span.location()}: example {i + 1} breaks the spec: "
+                       f"{violation.message} (see ltlagent verify)", err=True)
+    return [text for text, _ in examples]
 
 
-def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, reference) -> dict:
+def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, reference, trace_path) -> dict:
     from .runtime.decode import DecodeError
     from .runtime.trace import TraceWriter
 
@@ -82,7 +93,9 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
     try:
         result = agent.run(task, toolbox, *sampling, examples, on_event, reference=reference)
     except DecodeError as err:
-        raise SpecError(f"the run stopped: {err}") from None
+        if printer is not None:
+            typer.echo("")  # end the streamed line before the error
+        raise SpecError(f"the run stopped: {err} (partial trace: {trace_path})") from None
     temperature, top_p, seed = sampling
     return writer.summary(compiled, result, {"model": agent.loaded.name, "task": task, "seed": seed,
                                              "temperature": temperature, "top_p": top_p})

@@ -63,9 +63,11 @@ def default_fallback(toolbox) -> Callable[[Segment, list], str]:
                        and "input" not in r.name), None)
         argument = next((r.text for r in reversed(records) if r.by == "model" and "input" in r.name), "")
         if toolbox is not None and action is not None:
-            name = _match_tool(toolbox, action.option or action.text)
+            wanted = action.option or action.text
+            name = _match_tool(toolbox, wanted)
             if name is not None:
                 return toolbox.call(name, argument).text
+            return f"No tool named {wanted.strip()!r}. Available tools: {', '.join(toolbox.names()) or 'none'}."
         return f"(no environment is bound to {segment.name})"
     return fallback
 

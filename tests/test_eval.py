@@ -76,3 +76,10 @@ def test_a_failing_run_is_recorded_not_fatal(tmp_path):
     tally = evaluate([Item("a", "q", "Paris")], "hotpotqa", lambda item: 1 / 0, out)
     row = json.loads(out.read_text())
     assert row["error"].startswith("ZeroDivisionError") and row["em"] == 0.0 and tally.count == 1
+
+
+def test_gsm8k_data_read_as_hotpotqa_is_refused(tmp_path):
+    from paths import REPO
+
+    with pytest.raises(DatasetError, match=r"gsm8k_mini.jsonl:1: this looks like GSM8K data .*use --task gsm8k"):
+        load_items(REPO / "tests" / "data" / "gsm8k_mini.jsonl", "hotpotqa")

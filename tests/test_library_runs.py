@@ -102,6 +102,7 @@ def test_reflexion_without_a_reference_stops_with_a_clear_error(tiny_model_path,
                  "--model", str(tiny_model_path), "--trace", str(tmp_path / "t.jsonl")])
     err = capsys.readouterr().err
     assert code == 1 and "No reference answer" in err and "--reference" in err and "Traceback" not in err
+    assert f"partial trace: {tmp_path / 't.jsonl'}" in err
 
 
 def prompt_file_for(compiled, path):
@@ -128,3 +129,28 @@ def test_reference_specs_run_unchanged_with_prompts_from_a_file(spec, tiny_model
     assert code == 0, capsys.readouterr().err
     summary = json.loads(trace.read_text().splitlines()[-1])
     assert summary["verdict"]["satisfied"] and summary["spec"] == compiled.spec.name
+
+
+@pytest.mark.skipif(not reference_spec_paths(), reason="reference specs not found")
+def test_run_warns_about_missing_or_broken_examples(tiny_model_path, tmp_path, capsys):
+    react = next(p for p in reference_spec_paths() if p.stem == "react")
+    base = ["run", str(react), "--task", QUESTION, "--docs", str(DOCS), "--model", str(tiny_model_path),
+            "--trace", str(tmp_path / "t.jsonl")]
+    assert main(base) == 0
+    assert "warning: the spec has no few-shot examples and no --prompt-file" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("[Question] q\n[Observation] o\n", encoding="utf-8")
+    assert main(base + ["--prompt-file", str(bad)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {bad}:2:1: example 1 breaks the spec: segment 'observation' is not allowed here" in err
+
+
+def test_an_action_naming_no_tool_says_so():
+    from ltlagent.runtime.environment import default_fallback
+
+    toolbox = ToolBox.for_spec(ltlagent.load(SPECS / "react.yaml"), docs=DocStore.from_jsonl(DOCS))
+    spec = ltlagent.load(SPECS / "react.yaml")
+    record = lambda name, text: type("R", (), {"name": name, "text": text, "option": None, "by": "model"})()
+    text = default_fallback(toolbox)(spec.segment("observation"), [record("action", "search."),
+                                                                  record("action_input", "Paris")])
+    assert text == "No tool named 'search.'. Available tools: Search, Lookup."

@@ -49,6 +49,8 @@ def _item(data, task: str, path: Path, number: int) -> Item:
     if not isinstance(data, dict) or "question" not in data or "answer" not in data:
         raise DatasetError(f"{where}: expected a JSON object with 'question' and 'answer'")
     if task == "hotpotqa":
+        if "####" in str(data["answer"]):
+            raise DatasetError(f"{where}: this looks like GSM8K data (an answer with '####'); use --task gsm8k")
         return Item(str(data.get("_id", number)), data["question"], data["answer"], data.get("context"))
     if task == "gsm8k":
         try:
