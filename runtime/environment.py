@@ -73,5 +73,4 @@ def default_fallback(toolbox) -> Callable[[Segment, list], str]:
 
 
 def _match_tool(toolbox, text: str) -> Optional[str]:
-    wanted = text.strip().split("[", 1)[0].strip().lower()
-    return next((n for n in toolbox.names() if n.lower() == wanted), None)
+    return toolbox.find(text.split("[", 1)[0])

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Optional
 
 from .datasets import Item
 from .metrics import exact_match, f1, gsm8k_gold, numeric_match
-from .report import means
+from .report import means, read_rows
 
 
 @dataclass
@@ -32,15 +32,7 @@ class Tally:
 
 def done_ids(path: Path) -> set[str]:
     """Ids of the items already in a results file (a torn last line is ignored)."""
-    if not path.exists():
-        return set()
-    ids = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return ids
+    return {row["id"] for row in read_rows(path) if "id" in row}
 
 
 def score(task: str, item: Item, prediction: str) -> dict:
@@ -79,14 +71,12 @@ def evaluate(items: Iterable[Item], task: str, run_item: Callable[[Item], dict],
     kept but not tallied."""
     items = list(items)
     wanted = {item.id for item in items}
-    skip = done_ids(out) if resume else set()
+    previous = read_rows(out) if resume else []
+    skip = {row["id"] for row in previous if "id" in row}
     if not resume and out.exists():
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tally = Tally()
-    for previous in _previous(out) if resume else []:
-        if previous.get("id") in wanted:
-            tally.add(previous)
+    tally = Tally([row for row in previous if row.get("id") in wanted])
     with open(out, "a", encoding="utf-8") as stream:
         for item in items:
             if item.id in skip:
@@ -98,16 +88,6 @@ def evaluate(items: Iterable[Item], task: str, run_item: Callable[[Item], dict],
             if on_result is not None:
                 on_result(result, tally)
     return tally
-
-
-def _previous(out: Path) -> list[dict]:
-    rows = []
-    for line in out.read_text(encoding="utf-8").splitlines() if out.exists() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def _one(item: Item, task: str, run_item) -> dict:

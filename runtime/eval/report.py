@@ -46,13 +46,15 @@ class Row:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The JSON lines of a results file (torn or blank lines skipped)."""
+    """The JSON objects of a results file, one per line (torn, blank or non-object lines skipped)."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
 
 

@@ -65,9 +65,7 @@ class Episode:
 
     def resolve(self, name: str) -> str:
         """The episode's tool called ``name``, ignoring case (``name`` itself when there is none)."""
-        if name in self.toolbox:
-            return name
-        return next((n for n in self.toolbox.names() if n.lower() == name.strip().lower()), name)
+        return self.toolbox.find(name) or name
 
     def since(self, segment: str) -> tuple:
         """The records after the latest one of ``segment`` (every record when there is none)."""

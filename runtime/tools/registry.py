@@ -136,6 +136,13 @@ class ToolBox:
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 
+    def find(self, name: str) -> Optional[str]:
+        """The tool called ``name``: exactly, else ignoring case and surrounding blanks; None if none."""
+        if name in self._entries:
+            return name
+        wanted = name.strip().lower()
+        return next((n for n in self._entries if n.lower() == wanted), None)
+
     def entry(self, name: str) -> ToolEntry:
         """The entry of tool ``name`` (KeyError if none)."""
         return self._entries[name]
