@@ -165,6 +165,23 @@ def show(spec: Path = SpecArg,
         _echo(f"wrote {output}", err=True)
 
 
+ENGINE_HELP = ("auto (llama.cpp for GGUF models when installed, else transformers), transformers or "
+               "llamacpp.")
+DEVICE_HELP = "transformers engine: auto (the GPU if there is one), cpu, cuda or mps."
+DTYPE_HELP = "transformers engine: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16."
+
+
+def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int]):
+    """The engine options of run / eval; a bad value is a usage error (exit 2)."""
+    from .runtime.engines.base import DEVICES, DTYPES, ENGINES, EngineOptions
+
+    for value, allowed, flag in ((engine, ENGINES, "--engine"), (device, DEVICES, "--device"),
+                                 (dtype, DTYPES, "--dtype")):
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=flag)
+    return EngineOptions(engine=engine, model=model, device=device, dtype=dtype, threads=threads)
+
+
 @app.command("run")
 def run_cmd(spec: Path = SpecArg,
         task: str = typer.Option("", "--task", "-t", help="The task: fills the spec's task segment."),
@@ -183,13 +200,18 @@ def run_cmd(spec: Path = SpecArg,
         as_json: bool = typer.Option(False, "--json", help="Print the JSONL trace to stdout, nothing else."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model."),
         reference: Optional[str] = typer.Option(None, "--reference", help="The task's gold answer, for tools "
-                                                "that grade answers (Reflexion's evaluator).")):
+                                                "that grade answers (Reflexion's evaluator)."),
+        engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+        device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
     """Run the spec's agent on a local model: every finished run satisfies the spec."""
     from .runner import run_command
+    from .runtime.engines.base import Sampling
 
-    ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, model=model,
-                     temperature=temperature, top_p=top_p, seed=seed, prompt_file=prompt_file, trace=trace,
-                     as_json=as_json, threads=threads, reference=reference)
+    engine_options = _engine_options(engine, model, device, dtype, threads)
+    ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, engine=engine_options,
+                     sampling=Sampling(temperature, top_p, seed), prompt_file=prompt_file, trace=trace,
+                     as_json=as_json, reference=reference)
     if not ok:
         raise Failed()
 
@@ -211,7 +233,10 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
              threads: Optional[int] = typer.Option(None, "--threads", min=1),
              unconstrained: bool = typer.Option(False, "--unconstrained", help="The ablation: free generation "
                                                 "with stop sequences at env tags, parsed post hoc."),
-             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a PNG.")):
+             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a PNG."),
+             engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+             device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
     """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
     from .evaluator import EvalOptions, eval_command
 
@@ -219,8 +244,10 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
         raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
     if len(specs) > 1 and out.suffix == ".jsonl":
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
-    options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs, model=model,
-                          temperature=temperature, seed=seed, threads=threads, unconstrained=unconstrained, plot=plot)
+    engine_options = _engine_options(engine, model, device, dtype, threads)
+    options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
+                          engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
+                          plot=plot)
     eval_command([_load(spec) for spec in specs], options)
 
 

@@ -26,10 +26,9 @@ class EvalOptions:
     out: Path = Path("results")
     resume: bool = False
     docs: Optional[Path] = None
-    model: Optional[str] = None
+    engine: object = None      # runtime.engines.EngineOptions (None: the defaults)
     temperature: float = 0.0
     seed: int = 0
-    threads: Optional[int] = None
     unconstrained: bool = False
     plot: Optional[Path] = None
 
@@ -79,17 +78,17 @@ def _prepare(compiled_specs: list, options: EvalOptions):
     """Load the model once and build every spec's agent and tools, so that bad input fails up front."""
     from .runtime.agent import Agent
     from .runtime.constraints import ConstraintError
+    from .runtime.engines import EngineError
     from .runtime.models import ModelError
     from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(options.docs) if options.docs is not None else None
-        first = Agent.load(compiled_specs[0], options.model, threads=options.threads,
-                           progress=lambda m: typer.echo(m, err=True))
+        first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True))
         agents = [first] + [first.for_spec(compiled) for compiled in compiled_specs[1:]]
         for compiled in compiled_specs:
             ToolBox.for_spec(compiled.spec, docs=store, builtins=BUILTINS)
-    except (ModelError, DocStoreError, ConstraintError, ToolError) as err:
+    except (ModelError, EngineError, DocStoreError, ConstraintError, ToolError) as err:
         raise SpecError(str(err)) from None
     return agents, store
 
@@ -110,6 +109,7 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions) -> None
 
 def _item_runner(agent, global_docs, options: EvalOptions):
     """``run_item(item) -> dict``: one episode (constrained, or free for the ablation) and its fields."""
+    from .runtime.engines import Sampling
     from .runtime.eval.loop import answer_segments, final_answer, grader
     from .runtime.tools import DocStore, ToolBox
     from .runtime.trace import verdict
@@ -120,7 +120,8 @@ def _item_runner(agent, global_docs, options: EvalOptions):
     def run_item(item) -> dict:
         docs = global_docs or (DocStore.from_context(item.context) if item.context else None)
         toolbox = ToolBox.for_spec(compiled.spec, docs=docs, builtins=BUILTINS)
-        kwargs = dict(temperature=options.temperature, seed=options.seed, reference=item.answer, grader=grade)
+        kwargs = dict(sampling=Sampling(options.temperature, 1.0, options.seed), reference=item.answer,
+                      grader=grade)
         failure = None
         if options.unconstrained:
             free = agent.run_free(item.question, toolbox, **kwargs)

@@ -16,11 +16,12 @@ from .cli import styled
 from .compiler.errors import SpecError
 
 
-def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: Optional[str],
-                temperature: float, top_p: float, seed: int, prompt_file: Optional[Path],
-                trace: Optional[Path], as_json: bool, threads: Optional[int], reference: Optional[str] = None) -> bool:
-    """Run one episode; True when the re-checked verdict is satisfied. Raises SpecError for bad input
-    (missing model, bad document store, unsupported constraint, a tool that cannot be loaded)."""
+def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], engine, sampling,
+                prompt_file: Optional[Path], trace: Optional[Path], as_json: bool,
+                reference: Optional[str] = None) -> bool:
+    """Run one episode on ``engine`` (EngineOptions) with ``sampling`` (Sampling); True when the
+    re-checked verdict is satisfied. Raises SpecError for bad input (missing model, an engine that cannot
+    run it, bad document store, unsupported constraint, a tool that cannot be loaded)."""
     from .compiler.api import compile as compile_spec
 
     # OpenMP threads that sleep instead of spinning while idle: ~4% slower on an idle machine, and up to
@@ -28,11 +29,11 @@ def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: O
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     compiled = compile_spec(spec)
     progress = (lambda message: typer.echo(message, err=True))
-    agent, toolbox = _prepare(compiled, docs, model, threads, progress)
+    agent, toolbox = _prepare(compiled, docs, engine, progress)
     trace_path = trace or Path("traces") / f"{compiled.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     with open(trace_path, "w", encoding="utf-8") as stream:
-        summary = _episode(agent, toolbox, compiled, task, (temperature, top_p, seed),
+        summary = _episode(agent, toolbox, compiled, task, sampling,
                            _examples(compiled, prompt_file), stream, as_json, reference, trace_path)
     if as_json:
         sys.stdout.write(trace_path.read_text(encoding="utf-8"))
@@ -41,17 +42,18 @@ def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], model: O
     return summary["verdict"]["satisfied"]
 
 
-def _prepare(compiled, docs, model, threads, progress):
+def _prepare(compiled, docs, engine, progress):
     from .runtime.agent import Agent
     from .runtime.constraints import ConstraintError
+    from .runtime.engines import EngineError
     from .runtime.models import ModelError
     from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(docs) if docs is not None else None
         toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
-        agent = Agent.load(compiled, model, threads=threads, progress=progress)
-    except (ModelError, DocStoreError, ToolError, ConstraintError) as err:
+        agent = Agent.load(compiled, engine, progress=progress)
+    except (ModelError, EngineError, DocStoreError, ToolError, ConstraintError) as err:
         raise SpecError(str(err)) from None
     return agent, toolbox
 
@@ -77,6 +79,7 @@ def _examples(compiled, prompt_file: Optional[Path]):
 
 def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, reference, trace_path) -> dict:
     from .runtime.decode import DecodeError
+    from .runtime.engines import EngineError
     from .runtime.trace import TraceWriter
 
     writer = TraceWriter(stream)
@@ -91,14 +94,14 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
             printer(kind, payload)
 
     try:
-        result = agent.run(task, toolbox, *sampling, examples, on_event, reference=reference)
-    except DecodeError as err:
+        result = agent.run(task, toolbox, sampling, examples, on_event, reference=reference)
+    except (DecodeError, EngineError) as err:
         if printer is not None:
             typer.echo("")  # end the streamed line before the error
         raise SpecError(f"the run stopped: {err} (partial trace: {trace_path})") from None
-    temperature, top_p, seed = sampling
-    return writer.summary(compiled, result, {"model": agent.loaded.name, "task": task, "seed": seed,
-                                             "temperature": temperature, "top_p": top_p})
+    return writer.summary(compiled, result, {"model": agent.engine.model_name, **agent.engine.describe(),
+                                             "task": task, "seed": sampling.seed,
+                                             "temperature": sampling.temperature, "top_p": sampling.top_p})
 
 
 class StreamPrinter:

@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .decode import Decoder, RunResult, Vocab
+from .decode import Decoder, RunResult
+from .engines.base import EngineOptions, Sampling
 from .environment import Environment
 from .index import IndexStore
+from .vocab import Vocab
 
 
 def prompt_text(spec, examples: Optional[list[str]] = None) -> str:
@@ -20,66 +22,69 @@ def prompt_text(spec, examples: Optional[list[str]] = None) -> str:
 
 @dataclass
 class Runtime:
-    """A tokenizer's vocabulary and indexes, shared by every spec decoded with that tokenizer."""
+    """A vocabulary, its indexes and the engine's array ops, shared by every spec decoded on that engine."""
 
-    tokenizer: object
     vocab: Vocab
     indexes: IndexStore
+    ops: object
+
+    @classmethod
+    def for_vocab(cls, vocab: Vocab, ops, cache: Optional[Path] = None) -> "Runtime":
+        return cls(vocab, IndexStore(vocab.outlines(), vocab.hash, cache), ops)
+
+    @classmethod
+    def for_engine(cls, engine, cache: Optional[Path] = None) -> "Runtime":
+        return cls.for_vocab(engine.vocab, engine.ops, cache)
 
     @classmethod
     def for_tokenizer(cls, tokenizer, eos_token_id: int, cache: Optional[Path] = None) -> "Runtime":
-        from .vocab import outlines_vocabulary, token_bytes, vocabulary_hash
+        """A transformers tokenizer's runtime, with scores as CPU torch tensors."""
+        from .engines.arrays import TorchOps
 
-        vocab = Vocab(tokenizer, token_bytes(tokenizer), eos_token_id)
-        store = IndexStore(outlines_vocabulary(tokenizer, eos_token_id), vocabulary_hash(tokenizer), cache)
-        return cls(tokenizer, vocab, store)
+        return cls.for_vocab(Vocab.of_tokenizer(tokenizer, eos_token_id), TorchOps("cpu"), cache)
 
     def decoder(self, compiled) -> Decoder:
-        return Decoder(compiled, self.vocab, self.indexes)
+        return Decoder(compiled, self.vocab, self.indexes, self.ops)
 
 
 class Agent:
-    """A compiled spec bound to a loaded model: ``run(task)`` decodes one episode."""
+    """A compiled spec bound to an engine: ``run(task)`` decodes one episode."""
 
-    def __init__(self, compiled, loaded, runtime: Runtime):
-        self.compiled, self.loaded, self.runtime = compiled, loaded, runtime
+    def __init__(self, compiled, engine, runtime: Runtime):
+        self.compiled, self.engine, self.runtime = compiled, engine, runtime
         self.decoder = runtime.decoder(compiled)
 
     @classmethod
-    def load(cls, compiled, model: Optional[str] = None, threads: Optional[int] = None,
+    def load(cls, compiled, options: Optional[EngineOptions] = None,
              progress: Optional[Callable[[str], None]] = None) -> "Agent":
-        """Load the model (the embedded default when None) and build the spec's token indexes (cached on
-        disk). Raises ModelError when the model cannot be found locally."""
-        from .models import cache_dir, load_model
+        """Open the engine (the embedded default model on ``auto`` unless ``options`` say otherwise) and
+        build the spec's token indexes (cached on disk). Raises ModelError when the model cannot be found
+        locally, EngineError when the engine cannot run it."""
+        from .engines import open_engine
+        from .models import cache_dir
 
-        kwargs = {"progress": progress} if progress else {}
-        loaded = load_model(model, threads=threads, **kwargs)
-        runtime = Runtime.for_tokenizer(loaded.tokenizer, loaded.eos_token_ids[0], cache_dir() / "indexes")
-        return cls(compiled, loaded, runtime)
+        engine = open_engine(options or EngineOptions(), progress)
+        return cls(compiled, engine, Runtime.for_engine(engine, cache_dir() / "indexes"))
 
     def for_spec(self, compiled) -> "Agent":
-        """Another spec's agent on the same loaded model and runtime (nothing is loaded again)."""
-        return Agent(compiled, self.loaded, self.runtime)
+        """Another spec's agent on the same engine and runtime (nothing is loaded again)."""
+        return Agent(compiled, self.engine, self.runtime)
 
-    def run(self, task: str, toolbox=None, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-            examples: Optional[list[str]] = None, on_event=None, ask_user=None, reference: Optional[str] = None,
-            grader=None) -> RunResult:
+    def run(self, task: str, toolbox=None, sampling: Sampling = Sampling(), examples: Optional[list[str]] = None,
+            on_event=None, ask_user=None, reference: Optional[str] = None, grader=None) -> RunResult:
         """One episode on the task; env segments are filled by ``toolbox`` tools, the task and the user;
         ``reference`` (the gold answer, if known) and ``grader`` are for tools that grade answers."""
-        from .session import ModelSession, Sampler
-
         environment = Environment(task, toolbox, ask_user=ask_user, reference=reference, grader=grader)
-        return self.decoder.run(ModelSession(self.loaded.model), Sampler(temperature, top_p, seed), environment,
+        return self.decoder.run(self.engine.session(), self.engine.ops.sampler(sampling), environment,
                                 prompt_text(self.compiled.spec, examples), on_event)
 
-    def run_free(self, task: str, toolbox=None, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
+    def run_free(self, task: str, toolbox=None, sampling: Sampling = Sampling(),
                  examples: Optional[list[str]] = None, reference: Optional[str] = None, grader=None):
         """The ablation: the same prompt and environment, generated without masks (see ``unconstrained``);
         returns a FreeResult."""
-        from .session import ModelSession, Sampler
         from .unconstrained import FreeRunner
 
         environment = Environment(task, toolbox, reference=reference, grader=grader)
-        runner = FreeRunner(self.compiled, self.runtime.vocab, self.loaded.eos_token_ids)
-        return runner.run(ModelSession(self.loaded.model), Sampler(temperature, top_p, seed), environment,
+        runner = FreeRunner(self.compiled, self.runtime.vocab, self.runtime.vocab.eos_ids, self.engine.ops)
+        return runner.run(self.engine.session(), self.engine.ops.sampler(sampling), environment,
                           prompt_text(self.compiled.spec, examples))

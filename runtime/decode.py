@@ -10,15 +10,17 @@ one forward call; environment text is appended as prefill; one KV cache lives ac
 """
 from __future__ import annotations
 
-import array
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
+
 from ltlagent.compiler.ast import Segment, letter as letter_of
 from .constraints import content_regex
 from .index import IndexPaths, IndexStore, TokenTrie
-from .plan import INF, token_floor
+from .plan import token_floor
+from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
 
 STOP = "<stop>"
 DEFAULT_SEGMENT_TOKENS = 256
@@ -76,26 +78,14 @@ class _Content:
     min_tokens: int = 0
 
 
-class Vocab:
-    """What the decoder needs of a tokenizer: encoding, each token's bytes, the EOS id."""
-
-    def __init__(self, tokenizer, token_bytes: list, eos_id: int):
-        self.tokenizer, self.token_bytes, self.eos_id = tokenizer, token_bytes, eos_id
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def text(self, ids) -> str:
-        return b"".join(self.token_bytes[i] or b"" for i in ids).decode("utf-8", errors="replace")
-
-
 class Decoder:
     """Everything precomputed for one compiled spec and one vocabulary; ``run`` decodes one episode."""
 
-    def __init__(self, compiled, vocab: Vocab, indexes: IndexStore):
-        """Raises ConstraintError for content the runtime cannot decode under, or tags / options whose
-        tokenizations are ambiguous."""
-        self.compiled, self.vocab = compiled, vocab
+    def __init__(self, compiled, vocab: Vocab, indexes: IndexStore, ops):
+        """``ops`` are the engine's array operations (allowed-token arrays are made where its scores
+        live). Raises ConstraintError for content the runtime cannot decode under, or tags / options
+        whose tokenizations are ambiguous."""
+        self.compiled, self.vocab, self.ops = compiled, vocab, ops
         self.spec, self.aut = compiled.spec, compiled.automaton
         self.tags = {s.name: vocab.encode(s.tag) for s in self.spec.segments}
         self.contents = {s.name: self._content(s, indexes) for s in self.spec.segments if s.by == "model"}
@@ -195,8 +185,6 @@ class _Run:
     def walk(self, trie: TokenTrie, stop_token: Optional[int] = None) -> tuple[object, list[int]]:
         """Follow a trie with the model (forced runs fed at once); returns (key, tokens fed). The stop
         token ends the walk without being fed."""
-        import torch
-
         node, fed = trie.root, []
         while not (node.ends and not node.children):
             run = TokenTrie.forced_run(node)
@@ -206,7 +194,7 @@ class _Run:
                 for token in run:
                     node = node.children[token]
                 continue
-            token = self.pick(lambda: torch.tensor(sorted(node.children)))
+            token = self.pick(lambda: self.d.ops.ids(sorted(node.children)))
             if token == stop_token:  # EOS is offered only as the whole STOP sequence; never fed
                 return node.children[token].ends[0], fed
             self.feed([token])
@@ -322,21 +310,40 @@ class _Run:
 
     def allowed(self, content: _Content, state: int, remaining: int):
         """Allowed tokens at an index state (sorted, so sampling is reproducible across processes) that
-        still leave a way to finish within ``remaining`` tokens."""
-        import torch
-
+        still leave a way to finish within ``remaining`` tokens, as an array where the scores live. The
+        state's array is made once; a tight budget filters it with one vectorised comparison."""
         key = (id(content.index), state)
-        if key not in self.d.masks:
-            ids = array.array("q", (t for t in content.index.get_allowed_tokens(state) if t != self.d.vocab.eos_id))
-            tensor = torch.frombuffer(ids, dtype=torch.int64) if ids else torch.empty(0, dtype=torch.int64)
-            self.d.masks[key] = torch.sort(tensor).values  # a copy: the buffer is not kept
-        mask = self.d.masks[key]
-        paths = content.paths
-        if remaining - 1 >= paths.max_dist:
-            return mask
-        nxt = content.index.get_next_state
-        keep = [t for t in mask.tolist() if paths.dist.get(nxt(state, t), INF) <= remaining - 1]
-        return torch.tensor(keep)
+        mask = self.d.masks.get(key)
+        if mask is None:
+            mask = self.d.masks[key] = _StateMask.of(content.index, state, self.d.vocab.eos_id, self.d.ops)
+        if remaining - 1 >= content.paths.max_dist:
+            return mask.ids
+        return mask.within(content.paths, remaining - 1, self.d.ops)
+
+
+@dataclass
+class _StateMask:
+    """The allowed tokens of one index state: numpy ids (sorted, EOS left out), the same on the engine's
+    side, and, once a budget is tight there, the index state each token leads to."""
+
+    tokens: np.ndarray
+    ids: object
+    index: object
+    state: int
+    targets: Optional[np.ndarray] = None
+
+    @classmethod
+    def of(cls, index, state: int, eos_id: int, ops) -> "_StateMask":
+        tokens = np.sort(np.asarray(index.get_allowed_tokens(state), dtype=np.int64))
+        tokens = tokens[tokens != eos_id]
+        return cls(tokens, ops.ids(tokens), index, state)
+
+    def within(self, paths: IndexPaths, most: int, ops):
+        """The allowed tokens after which a final state is at most ``most`` tokens away."""
+        if self.targets is None:
+            step = self.index.get_next_state
+            self.targets = np.fromiter((step(self.state, int(t)) for t in self.tokens), np.int64, len(self.tokens))
+        return ops.ids(self.tokens[paths.dist_of(self.targets) <= most])
 
 
 def _check_alternatives(decoder: Decoder) -> None:

@@ -140,6 +140,23 @@ class IndexPaths:
     def __init__(self, dist: dict[int, int], best: dict[int, tuple[int, int]]):
         self.dist, self.best = dist, best
         self.max_dist = max(dist.values(), default=0)
+        self._dense = None
+
+    def dist_of(self, states):
+        """``dist`` of each state of an integer numpy array, vectorised (a huge number where no final state
+        is reachable)."""
+        import numpy as np
+
+        if self._dense is None:
+            size = max(max(self.dist, default=0), int(states.max(initial=0))) + 1
+            dense = np.full(size, np.iinfo(np.int64).max // 2, dtype=np.int64)
+            dense[list(self.dist)] = list(self.dist.values())
+            self._dense = dense
+        if len(states) and int(states.max()) >= len(self._dense):
+            grown = np.full(int(states.max()) + 1, np.iinfo(np.int64).max // 2, dtype=np.int64)
+            grown[:len(self._dense)] = self._dense
+            self._dense = grown
+        return self._dense[states]
 
     @classmethod
     def compute(cls, index, eos_token_id: int) -> "IndexPaths":

@@ -323,7 +323,7 @@ def resolve_model(model: str | os.PathLike[str] | None, *, progress: Progress = 
 
 @dataclass
 class LoadedModel:
-    """A causal LM ready for decoding: eval mode, float32, on the CPU."""
+    """A causal LM ready for decoding: eval mode, on its device and dtype."""
 
     model: Any  # transformers PreTrainedModel
     tokenizer: Any  # transformers tokenizer
@@ -382,8 +382,11 @@ def load_model(
     threads: int | None = None,
     *,
     progress: Progress = _stderr,
+    device: str = "cpu",
+    dtype: Any = None,
 ) -> LoadedModel:
-    """Resolve ``model`` (see :func:`resolve_model`) and load it, fp32, eval mode, CPU."""
+    """Resolve ``model`` (see :func:`resolve_model`) and load it in eval mode on ``device`` (a torch
+    device name) in ``dtype`` (a torch dtype; None: float32). Raises ModelError."""
     path = resolve_model(model, progress=progress)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -396,7 +399,8 @@ def load_model(
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True)
+        lm.to(device)
     except Exception as exc:
         raise ModelError(f"Cannot load the model in {path}: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -69,8 +69,13 @@ def _state(state: Optional[int]) -> int:
 class FreeRunner:
     """Free decoding of one compiled spec with one tokenizer: ``run`` plays one episode."""
 
-    def __init__(self, compiled, vocab, eos_ids: tuple[int, ...]):
-        self.compiled, self.vocab, self.eos_ids = compiled, vocab, frozenset(eos_ids)
+    def __init__(self, compiled, vocab, eos_ids: tuple[int, ...], ops=None):
+        """``ops``: the engine's array operations (default: CPU torch tensors)."""
+        if ops is None:
+            from .engines.arrays import TorchOps
+
+            ops = TorchOps("cpu")
+        self.compiled, self.vocab, self.eos_ids, self.ops = compiled, vocab, frozenset(eos_ids), ops
         env = [s for s in compiled.spec.segments if s.by == "env"]
         self.stops = re.compile(r"(?:^|\n)[ \t]*(" + "|".join(re.escape(s.tag) for s in env) + ")") if env else None
         self.tag_segment = {s.tag: s for s in env}
@@ -90,10 +95,8 @@ class _FreeRun:
         self.budget = runner.compiled.spec.limits.max_tokens
 
     def go(self, prompt: str) -> FreeResult:
-        import torch
-
         started = time.perf_counter()
-        self.everything = torch.tensor(self.r.candidates)
+        self.everything = self.r.ops.ids(self.r.candidates)
         self.logits = self.source.feed(self.r.vocab.encode(prompt) or self.r.vocab.encode("\n"))
         self.opening()
         while self.model_tokens < self.budget and self.chunk():

@@ -20,11 +20,14 @@ import hashlib
 import json
 import re
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
+    "Vocab",
     "bytes_to_unicode",
+    "hash_of",
     "outlines_vocabulary",
+    "outlines_vocabulary_of",
     "token_bytes",
     "tokenizer_scheme",
     "vocabulary_hash",
@@ -172,48 +175,88 @@ def token_bytes(tokenizer: Any) -> list[bytes | None]:
 
 
 def _eos_ids(tokenizer: Any, extra: Iterable[int]) -> list[int]:
-    ids: list[int] = []
     eos = getattr(tokenizer, "eos_token_id", None)
-    for ident in ([eos] if eos is not None else []) + list(extra):
-        if int(ident) not in ids:
-            ids.append(int(ident))
-    return sorted(ids)
+    return sorted({int(i) for i in ([eos] if eos is not None else []) + list(extra)})
 
 
-def vocabulary_hash(tokenizer: Any, eos_token_ids: Sequence[int] = ()) -> str:
-    """sha256 (hex) of the token bytes and the eos ids: a key for on-disk index caches.
-
-    Two tokenizers with the same hash give the same outlines Index for any regex.
-    """
+def hash_of(pieces: Sequence[bytes | None], eos_token_ids: Iterable[int]) -> str:
+    """sha256 (hex) of token bytes and eos ids: a key for on-disk index caches. Two vocabularies with the
+    same hash give the same outlines Index for any regex, whichever engine they came from."""
     digest = hashlib.sha256(b"ltlagent-vocab-v1\0")
-    for ident, data in enumerate(token_bytes(tokenizer)):
+    for data in pieces:
         if data is None:
             digest.update(b"N")
         else:
             digest.update(b"T%d:" % len(data))
             digest.update(data)
-    digest.update(b"\0eos:" + ",".join(map(str, _eos_ids(tokenizer, eos_token_ids))).encode())
+    digest.update(b"\0eos:" + ",".join(map(str, sorted({int(i) for i in eos_token_ids}))).encode())
     return digest.hexdigest()
 
 
-def outlines_vocabulary(tokenizer: Any, eos_token_id: int | None = None) -> Any:
-    """An ``outlines_core.Vocabulary`` over :func:`token_bytes`.
+def vocabulary_hash(tokenizer: Any, eos_token_ids: Sequence[int] = ()) -> str:
+    """:func:`hash_of` a transformers tokenizer's token bytes and its eos ids (plus ``eos_token_ids``)."""
+    return hash_of(token_bytes(tokenizer), _eos_ids(tokenizer, eos_token_ids))
 
-    Keys are bytes (a byte-level token can be a fragment of a UTF-8 character, which a
-    ``str`` key could not hold); tokens sharing bytes share a key. Special tokens and
-    the eos token are left out: outlines_core refuses an entry for its eos id, and adds
-    that id itself to the allowed tokens of accepting states. ``eos_token_id`` defaults
-    to the tokenizer's.
+
+def outlines_vocabulary_of(pieces: Sequence[bytes | None], eos_token_id: int) -> Any:
+    """An ``outlines_core.Vocabulary`` over token bytes.
+
+    Keys are bytes (a byte-level token can be a fragment of a UTF-8 character, which a ``str`` key could
+    not hold); tokens sharing bytes share a key. Special tokens (None) and the eos token are left out:
+    outlines_core refuses an entry for its eos id, and adds that id itself to the allowed tokens of
+    accepting states.
     """
     from outlines_core import Vocabulary
 
-    if eos_token_id is None:
-        eos_token_id = getattr(tokenizer, "eos_token_id", None)
-        if eos_token_id is None:
-            raise ValueError("the tokenizer has no eos token: pass eos_token_id")
     mapping: dict[bytes, list[int]] = {}
-    for ident, data in enumerate(token_bytes(tokenizer)):
+    for ident, data in enumerate(pieces):
         if data is None or not data or ident == eos_token_id:
             continue
         mapping.setdefault(data, []).append(ident)
     return Vocabulary(int(eos_token_id), mapping)
+
+
+def outlines_vocabulary(tokenizer: Any, eos_token_id: int | None = None) -> Any:
+    """:func:`outlines_vocabulary_of` a transformers tokenizer; ``eos_token_id`` defaults to its own."""
+    if eos_token_id is None:
+        eos_token_id = getattr(tokenizer, "eos_token_id", None)
+        if eos_token_id is None:
+            raise ValueError("the tokenizer has no eos token: pass eos_token_id")
+    return outlines_vocabulary_of(token_bytes(tokenizer), int(eos_token_id))
+
+
+class Vocab:
+    """What the decoder needs of a tokenizer, whichever engine it belongs to: ``encode`` (no special
+    tokens added), each id's bytes (None for special tokens), the EOS id the decoder offers, and every id
+    that ends a generation."""
+
+    def __init__(self, encode: Callable[[str], list[int]], pieces: Sequence[bytes | None], eos_id: int,
+                 eos_ids: Iterable[int] = ()):
+        self._encode, self.token_bytes, self.eos_id = encode, list(pieces), int(eos_id)
+        self.eos_ids = tuple(sorted({int(eos_id), *map(int, eos_ids)}))
+        self._hash: str | None = None
+
+    @classmethod
+    def of_tokenizer(cls, tokenizer: Any, eos_id: int, eos_ids: Iterable[int] = ()) -> "Vocab":
+        """A transformers tokenizer's vocabulary. Text is tokenized literally: a special token's spelling
+        in it (``<|im_end|>`` in a tool's output) is text, as llama.cpp reads it, never the special id."""
+        def encode(text: str) -> list[int]:
+            return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+
+        return cls(encode, token_bytes(tokenizer), eos_id, eos_ids)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._encode(text))
+
+    def text(self, ids) -> str:
+        return b"".join(self.token_bytes[i] or b"" for i in ids).decode("utf-8", errors="replace")
+
+    @property
+    def hash(self) -> str:
+        """:func:`hash_of` these token bytes and the EOS id (the key of the index caches)."""
+        if self._hash is None:
+            self._hash = hash_of(self.token_bytes, [self.eos_id])
+        return self._hash
+
+    def outlines(self) -> Any:
+        return outlines_vocabulary_of(self.token_bytes, self.eos_id)

@@ -12,7 +12,8 @@ import pytest
 import ltlagent
 from ltlagent.runtime.agent import Runtime, prompt_text
 from ltlagent.runtime.decode import STOP, DecodeError
-from ltlagent.runtime.session import RandomLogits, Sampler
+from ltlagent.runtime.adversarial import RandomLogits
+from samplers import Sampler
 from ltlagent.runtime.trace import verdict
 
 from paths import SPECS, reference_spec_paths

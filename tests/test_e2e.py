@@ -32,9 +32,10 @@ def cli(*args, env_extra=None, timeout=600):
 @pytest.fixture(scope="module")
 def react_agent(embedded_model, tmp_path_factory):
     compiled = ltlagent.compile(ltlagent.load(SPECS / "react.yaml"))
-    runtime = Runtime.for_tokenizer(embedded_model.tokenizer, embedded_model.eos_token_ids[0],
-                                    tmp_path_factory.mktemp("indexes"))
-    return Agent(compiled, embedded_model, runtime)
+    from ltlagent.runtime.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine(embedded_model, "cpu", 2)
+    return Agent(compiled, engine, Runtime.for_engine(engine, tmp_path_factory.mktemp("indexes")))
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

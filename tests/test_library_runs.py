@@ -12,6 +12,7 @@ import ltlagent
 from ltlagent.cli import main
 from ltlagent.compiler.automaton import shortest_accepted
 from ltlagent.runtime.agent import Agent, Runtime
+from ltlagent.runtime.engines import Sampling
 from ltlagent.runtime.tools import DocStore, ToolBox
 from ltlagent.runtime.trace import verdict
 
@@ -23,14 +24,16 @@ QUESTION = "Which river flows through the city where the Eiffel Tower stands?"
 
 @pytest.fixture(scope="module")
 def loaded(tiny_model_path):
+    """The tiny model on the transformers engine."""
+    from ltlagent.runtime.engines.transformers import TransformersEngine
     from ltlagent.runtime.models import load_model
 
-    return load_model(str(tiny_model_path), progress=lambda message: None)
+    return TransformersEngine(load_model(str(tiny_model_path), progress=lambda message: None), "cpu", 2)
 
 
 @pytest.fixture(scope="module")
 def runtime(loaded, tmp_path_factory):
-    return Runtime.for_tokenizer(loaded.tokenizer, loaded.eos_token_ids[0], tmp_path_factory.mktemp("idx"))
+    return Runtime.for_engine(loaded, tmp_path_factory.mktemp("idx"))
 
 
 def run(name, loaded, runtime, seed=0, **kwargs):
@@ -38,7 +41,7 @@ def run(name, loaded, runtime, seed=0, **kwargs):
     agent = Agent(compiled, loaded, runtime)
     toolbox = ToolBox.for_spec(compiled.spec, docs=DocStore.from_jsonl(DOCS), builtins=("search", "lookup"))
     temperature = 0.0 if seed == 0 else 1.0
-    result = agent.run(QUESTION, toolbox, temperature=temperature, seed=seed, **kwargs)
+    result = agent.run(QUESTION, toolbox, Sampling(temperature, 1.0, seed), **kwargs)
     assert verdict(compiled, result)["satisfied"], (name, seed, result.letters)
     return result
 

@@ -8,7 +8,8 @@ import pytest
 import ltlagent
 from ltlagent.runtime.agent import Runtime, prompt_text
 from ltlagent.runtime.environment import Environment
-from ltlagent.runtime.session import RandomLogits, Sampler
+from ltlagent.runtime.adversarial import RandomLogits
+from samplers import Sampler
 from ltlagent.runtime.tools import DocStore, ToolBox
 from ltlagent.runtime.trace import verdict
 from ltlagent.runtime.unconstrained import CALL_TOKENS, FreeRunner, final_letters, parse
@@ -159,7 +160,7 @@ def test_rewind_forgets_the_cut_tokens(tiny_model_path, tiny_tokenizer):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ltlagent.runtime.session import ModelSession
+    from ltlagent.runtime.engines.transformers import TransformersSession as ModelSession
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path, local_files_only=True).eval()
     first, cut, then = (tiny_tokenizer.encode(t) for t in ("Question: where", " Observation: fake", " is it"))
