@@ -1,10 +1,14 @@
 # The two commands of the README: `make demo` and `make test`. Both set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup demo test bench figures
+.PHONY: setup setup-llamacpp demo test bench figures
 
 setup:
 	@bash scripts/setup.sh
+
+# The llama.cpp engine (an extra: llama-cpp-python compiles from source, 3-6 minutes on 2 cores).
+setup-llamacpp:
+	@bash scripts/setup.sh --llamacpp
 
 DEMO_TASK := Which river flows through the city where the Eiffel Tower stands?
 
@@ -12,12 +16,13 @@ demo: setup
 	$(VENV)/ltlagent check specs/react.yaml
 	$(VENV)/ltlagent run specs/react.yaml --docs specs/docs/demo.jsonl --task "$(DEMO_TASK)"
 
-test: setup
+test: setup-llamacpp
 	$(VENV)/python -m pytest -q
 
-bench: setup
+bench: setup-llamacpp
 	$(VENV)/python bench/bench_compile.py
 	$(VENV)/python bench/bench_runtime.py
+	$(VENV)/python bench/bench_engines.py
 
 # The evaluation figures (issue 4): needs ../shared/data. Results go to results/ as they finish; run it
 # again to resume after an interruption. About an hour on 2 CPU cores.

@@ -405,7 +405,7 @@ def calibrate(model, steps: int = 12) -> float:
 def run_episodes(agent, compiled, questions):
     from ltlagent.runtime.agent import prompt_text
     from ltlagent.runtime.environment import Environment
-    from ltlagent.runtime.session import ModelSession
+    from ltlagent.runtime.engines.transformers import TransformersSession as ModelSession
     from ltlagent.runtime.tools import DocStore, ToolBox
 
     store = DocStore.from_jsonl(DOCS)
@@ -415,7 +415,7 @@ def run_episodes(agent, compiled, questions):
             toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
             sampler = RecordingSampler(0.0, 1.0, 0)
             check_threads("our episode")
-            session = ModelSession(agent.loaded.model)
+            session = ModelSession(agent.engine.loaded.model)
             result = agent.decoder.run(session, sampler, Environment(question, toolbox), prompt_text(compiled.spec))
             return result, sampler.tokens
 
@@ -428,16 +428,18 @@ def run_episodes(agent, compiled, questions):
 
 
 def _sampler_class():
-    from ltlagent.runtime.session import Sampler
+    from ltlagent.runtime.engines.arrays import NumpySampler
 
-    return Sampler
+    return NumpySampler
 
 
 def RecordingSampler(*args):
     """A Sampler that remembers the tokens it picked (to replay the episode without the model)."""
+    from ltlagent.runtime.engines.base import Sampling
+
     class Recording(_sampler_class()):
         def __init__(self, *a):
-            super().__init__(*a)
+            super().__init__(Sampling(*a))
             self.tokens = []
 
         def pick(self, logits, allowed):
@@ -566,7 +568,7 @@ def profile_masks(agent, compiled, episode) -> None:
     try:
         decoder = agent.runtime.decoder(compiled)  # fresh: empty mask cache
         started = time.perf_counter()
-        replay = decoder.run(Constant(agent.loaded.model.config.vocab_size), Replay(episode["picks"]), ReplayEnv(),
+        replay = decoder.run(Constant(agent.engine.loaded.model.config.vocab_size), Replay(episode["picks"]), ReplayEnv(),
                              prompt_text(compiled.spec))
         wall = time.perf_counter() - started
     finally:
@@ -605,7 +607,12 @@ def bench_tokens_per_second(loaded, runtime, counter, repeats: int) -> None:
     import ltlagent
     from ltlagent.runtime.agent import prompt_text
     from ltlagent.runtime.environment import Environment
-    from ltlagent.runtime.session import ModelSession, Sampler
+    from ltlagent.runtime.engines.transformers import TransformersSession as ModelSession
+    from ltlagent.runtime.engines.arrays import NumpySampler
+    from ltlagent.runtime.engines.base import Sampling
+
+    def Sampler(t=0.0, p=1.0, s=0):  # noqa: N802
+        return NumpySampler(Sampling(t, p, s))
 
     rule(f"3. Tokens/s on one free-text segment (essay, max_tokens 128): ours vs model.generate, greedy "
          f"(target ours/plain >= {TPS_TARGET})")
@@ -860,7 +867,9 @@ def main() -> int:
                                     Path(tempfile.mkdtemp(prefix="ltlagent-bench-")))
     runtime_s = time.perf_counter() - started
     compiled = ltlagent.compile(ltlagent.load(REACT))
-    agent = Agent(compiled, loaded, runtime)
+    from ltlagent.runtime.engines.transformers import TransformersEngine
+
+    agent = Agent(compiled, TransformersEngine(loaded, "cpu", THREADS), runtime)
     # warm-up: the first forward / generate calls pay one-time costs
     with torch.inference_mode():
         ids = torch.tensor([loaded.tokenizer.encode("Warm-up: the quick brown fox")])

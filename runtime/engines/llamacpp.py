@@ -121,6 +121,7 @@ class LlamaCppSession:
     def __init__(self, engine: LlamaCppEngine):
         self.engine, self.llama = engine, engine.llama
         self.forward_passes = self.tokens_fed = 0
+        self.tokens_reused = 0  # fed tokens whose KV an earlier episode left in the cache (not computed)
         self.length = 0
         self.closed = False
         self.n_vocab = self.llama.n_vocab()
@@ -136,6 +137,7 @@ class LlamaCppSession:
             raise EngineError(f"the episode needs more than the {llama.n_ctx()} tokens of context the model "
                               "was loaded with (--context)")
         keep = self._reusable(ids)
+        self.tokens_reused += keep
         llama.n_tokens = self.length + keep
         try:
             llama.eval(ids[keep:])
