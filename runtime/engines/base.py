@@ -30,7 +30,7 @@ class EngineOptions:
     device: str = "auto"
     dtype: str = "auto"
     threads: Optional[int] = None
-    context: Optional[int] = None     # tokens of context per episode (None: the model's, at most 8192)
+    context: Optional[int] = None     # llama.cpp: tokens of context per episode (None: the model's, at most 8192)
 
     def __post_init__(self):
         for value, allowed, what in ((self.engine, ENGINES, "engine"), (self.device, DEVICES, "device"),
