@@ -284,3 +284,32 @@ def test_cli_transformers_engine_prints_no_deprecation_noise(tiny_model_path, tm
         assert noise not in done.stderr, done.stderr
     summary = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[-1])
     assert summary["engine"] == "transformers" and summary["dtype"] == "bfloat16" and summary["device"] == "cpu"
+
+
+@needs_llamacpp
+def test_llamacpp_unconstrained_ablation_rewinds_at_env_tags(llama_engine):
+    """The ablation on llama.cpp: free generation, cut and rewound at env tags, parsed post hoc."""
+    from ltlagent.runtime.agent import Agent
+    from ltlagent.runtime.tools import DocStore, ToolBox
+
+    compiled = ltlagent.compile(ltlagent.load(SPECS / "react.yaml"))
+    agent = Agent(compiled, llama_engine, Runtime.for_engine(llama_engine))
+    toolbox = ToolBox.for_spec(compiled.spec, docs=DocStore.from_jsonl(REPO / "specs" / "docs" / "demo.jsonl"))
+    free = agent.run_free("Who designed the Eiffel Tower?", toolbox)
+    result = free.result
+    assert result.transcript.startswith("Question: Who designed the Eiffel Tower?\n")
+    assert result.model_tokens > 0 and result.stopped_by in ("eos", "final", "task tag", "call budget", "budget")
+    observations = [r for r in result.segments if r.name == "observation"]
+    assert all(r.by == "env" for r in observations)
+    if free.parse_failure is None and result.accepted:
+        assert verdict(compiled, result)["satisfied"]
+
+
+@needs_llamacpp
+def test_cli_eval_on_llamacpp_writes_results(tmp_path):
+    out = tmp_path / "results"
+    done = cli("eval", "specs/direct.yaml", "--data", "tests/data/hotpotqa_mini.jsonl", "--task", "hotpotqa",
+               "--limit", "2", "--out", str(out), "--engine", "llamacpp")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "direct-hotpotqa.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(row["satisfied"] for row in rows)
