@@ -36,7 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench_runtime import (DOCS, ESSAY_SPEC, ESSAY_TASK, QUESTIONS, REACT, THREADS, WAITED,  # noqa: E402
-                           busy_text, measured, ok, pct, quiet_warnings, rule, table)
+                           busy_text, guarded, measured, ok, pct, quiet_warnings, rule, table)
 
 TARGETS = {"transformers": 0.95, "llamacpp": 0.9}
 MASK_P50_US, MASK_SHARE, EPISODE_SPEEDUP = 100.0, 0.03, 2.5
@@ -268,12 +268,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except SystemExit:
-        raise
-    except BaseException:  # the bench reports, never fails the caller
-        import traceback
-
-        traceback.print_exc()
-        sys.exit(0)
+    guarded(main)

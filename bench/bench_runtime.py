@@ -906,13 +906,18 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def guarded(main) -> None:
+    """Run a bench's main and exit with its code; a bench reports a crash, never fails the caller."""
     try:
         sys.exit(main())
     except SystemExit:
         raise
-    except BaseException:  # the bench reports, never fails the caller
+    except BaseException:
         import traceback
 
         traceback.print_exc()
         sys.exit(0)
+
+
+if __name__ == "__main__":
+    guarded(main)

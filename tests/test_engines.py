@@ -140,21 +140,26 @@ def test_llamacpp_greedy_run_is_the_models_own_choice(llama_engine):
 # -- sessions ---------------------------------------------------------------------------------------------
 
 
-@needs_llamacpp
-def test_llamacpp_rewind_forgets_the_cut_tokens(llama_engine):
-    encode = llama_engine.vocab.encode
+def _rewound_and_fresh(engine):
+    """Scores after feeding a, b, rewinding to a and feeding c; and a fresh session's after a + c."""
+    encode = engine.vocab.encode
     first, cut, then = encode("Question: where is"), encode(" Observation: fake"), encode(" the tower")
-    session = llama_engine.session()
+    session = engine.session()
     session.feed(first)
     session.feed(cut)
     session.rewind(len(first))
-    rewound = np.array(session.feed(then))
-    expected = np.array(llama_engine.session().feed(first + then))
+    rewound = np.array(session.feed(then), dtype=np.float32)
     assert session.length == len(first + then)
-    assert int(rewound.argmax()) == int(expected.argmax())
-    assert np.allclose(rewound, expected, atol=0.05)  # batch shapes differ: llama.cpp's sums are not bit-equal
     with pytest.raises(ValueError):
         session.rewind(session.length + 1)
+    return rewound, np.array(engine.session().feed(first + then), dtype=np.float32)
+
+
+@needs_llamacpp
+def test_llamacpp_rewind_forgets_the_cut_tokens(llama_engine):
+    rewound, expected = _rewound_and_fresh(llama_engine)
+    assert int(rewound.argmax()) == int(expected.argmax())
+    assert np.allclose(rewound, expected, atol=0.05)  # batch shapes differ: llama.cpp's sums are not bit-equal
 
 
 @needs_llamacpp
@@ -173,16 +178,28 @@ def test_llamacpp_reuses_a_shared_prompt_prefix_across_episodes(llama_engine):
 def test_transformers_rewind_and_dtype(transformers_engine):
     import torch
 
-    encode = transformers_engine.vocab.encode
-    first, cut, then = encode("Question: where is"), encode(" Observation: fake"), encode(" the tower")
     session = transformers_engine.session()
-    session.feed(first)
-    session.feed(cut)
-    session.rewind(len(first))
-    rewound = session.feed(then).float()
-    expected = transformers_engine.session().feed(first + then).float()
-    assert torch.allclose(rewound, expected, atol=0.05 if transformers_engine.loaded.model.dtype == torch.bfloat16 else 1e-4)
+    assert session.feed([1, 2]).dtype == transformers_engine.loaded.model.dtype
+    bf16 = transformers_engine.loaded.model.dtype == torch.bfloat16
+    rewound, expected = _rewound_and_fresh(_Float(transformers_engine))
+    assert np.allclose(rewound, expected, atol=0.05 if bf16 else 1e-4)
     assert transformers_engine.describe()["dtype"] == str(transformers_engine.loaded.model.dtype).split(".")[1]
+
+
+class _Float:
+    """An engine whose sessions return float32 numpy scores (bfloat16 tensors have no numpy view)."""
+
+    def __init__(self, engine):
+        self.engine, self.vocab = engine, engine.vocab
+
+    def session(self):
+        inner = self.engine.session()
+
+        class Session:
+            length = property(lambda _: inner.length)
+            feed = staticmethod(lambda ids: inner.feed(ids).float().numpy())
+            rewind = staticmethod(inner.rewind)
+        return Session()
 
 
 # -- samplers ----------------------------------------------------------------------------------------------
