@@ -2,8 +2,13 @@
 
 A state is a positive Boolean combination, in canonical DNF, of obligations on the rest of the trace:
 ``S(g)`` "a next step exists and g holds there" and ``W(g)`` "if a next step exists, g holds there".
-Obligations range over the finitely many subformulas of the (negation normal form of the) input, so the
-canonical states are finitely many and the exploration terminates; the result is then minimised.
+Obligations range over the subformulas of the (negation normal form of the) input and their bounded
+residues, finitely many, so the exploration terminates; the result is then minimised.
+
+Bounded operators stay symbolic: ``F[lo,hi] g`` is one node with its counters, progressed to
+``S(F[lo-1,hi-1] g)`` (or, at ``lo = 0``, to "g now, or ``S(F[0,hi-1] g)``"), so a bound costs nothing
+until the run reaches it and ``F[0,j] g`` subsumes ``F[0,k] g`` (j <= k) by comparing counters. The states
+explored thus follow the size of the result, not of the bounds (``G(a -> F[0,n] b)``: n + 2 states).
 A state accepts (the trace may end) when one of its clauses has no ``S`` obligation.
 The initial state is ``S(f)``: traces are non-empty.
 """
@@ -15,8 +20,9 @@ from .ast import Binary, Const, Formula, Last, Prop, Unary, prop_matches
 from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
 
 # Core formulas are interned as small integers; ``nodes[id]`` is one of ("tt",) ("ff",)
-# ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r) with
-# children as ids, so hashing and equality stay O(1) however deep the formula (e.g. F[0,20000] a).
+# ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r)
+# ("fb", lo, hi, g) (F[lo,hi] g) ("gb", lo, hi, g) (G[lo,hi] g) with children as ids, so hashing and
+# equality stay O(1) however deep the formula.
 TT, FF = 0, 1
 
 
@@ -63,15 +69,30 @@ def _core_unary(f: Unary, props, intern, negate: bool) -> int:
 
 
 def _bounded(eventually: bool, bounds: tuple[int, int], body: int, intern) -> int:
-    """F[lo,hi] g = X^lo (g | X(g | ...)); G[lo,hi] g = WX^lo (g & WX(g & ...))."""
-    lo, hi = bounds
-    join = "or" if eventually else "and"
-    acc = body
-    for _ in range(hi - lo):
-        acc = intern((join, body, intern(("x", eventually, acc))))
-    for _ in range(lo):
-        acc = intern(("x", eventually, acc))
-    return acc
+    """The core node of F[lo,hi] g (``eventually``) or G[lo,hi] g, kept symbolic (see bounded_node)."""
+    return bounded_node(eventually, bounds[0], bounds[1], body, intern)
+
+
+def bounded_node(eventually: bool, lo: int, hi: int, body: int, intern) -> int:
+    """F[lo,hi] g / G[lo,hi] g in canonical form: [0,0] is g itself; F of false is false, G of true is
+    true; F[lo,hi] true ("lo more steps exist") and G[lo,hi] false ("no step lo ahead") become [lo,lo]."""
+    if lo == hi == 0:
+        return body
+    if body == (FF if eventually else TT):
+        return body
+    if body == (TT if eventually else FF):
+        hi = lo
+        if lo == 0:
+            return body
+    return intern(("fb" if eventually else "gb", lo, hi, body))
+
+
+def unfold_bounded(node: tuple, intern) -> tuple:
+    """F[lo,hi] g with lo >= 1 as the equivalent ("x", True, F[lo-1,hi-1] g); G[lo,hi] g as
+    ("x", False, G[lo-1,hi-1] g). ``node`` must have lo >= 1."""
+    op, lo, hi, body = node
+    eventually = op == "fb"
+    return ("x", eventually, bounded_node(eventually, lo - 1, hi - 1, body, intern))
 
 
 def _core_binary(f: Binary, props, intern, negate: bool) -> int:
@@ -131,8 +152,9 @@ class Obligations:
     This keeps e.g. "at least 3 more steps" | "at least 2 more steps" as one obligation, so the explored
     state space stays close to the minimal one."""
 
-    def __init__(self, nodes: list[tuple]):
-        self.nodes = nodes
+    def __init__(self, intern: "_Interner"):
+        self.intern = intern
+        self.nodes = intern.nodes
         self.memo: dict = {}
         self.joins: dict = {}
 
@@ -157,6 +179,8 @@ class Obligations:
             return True
         if nh[0] == "or" and (imp(g, nh[1]) or imp(g, nh[2])):
             return True
+        if ng[0] in ("fb", "gb") or nh[0] in ("fb", "gb"):
+            return self._implies_bounded(ng, nh, g, h, imp)
         if ng[0] == "x" and nh[0] == "x":
             return (ng[1] or not nh[1]) and imp(ng[2], nh[2])
         if nh[0] == "u" and imp(g, nh[2]):  # r implies l U r
@@ -166,6 +190,27 @@ class Obligations:
         if ng[0] == nh[0] and ng[0] in ("u", "r"):  # both are monotone in both arguments
             return imp(ng[1], nh[1]) and imp(ng[2], nh[2])
         return False
+
+    def _implies_bounded(self, ng: tuple, nh: tuple, g: int, h: int, imp) -> bool:
+        """Implication where one side is a bounded F / G: windows compared by their counters."""
+        if ng[0] == nh[0]:  # F[l,h] is monotone in its window, G[l,h] antitone
+            inner, outer = (ng, nh) if ng[0] == "fb" else (nh, ng)
+            return outer[1] <= inner[1] and inner[2] <= outer[2] and imp(ng[3], nh[3])
+        if nh[0] == "fb" and nh[1] == 0 and imp(g, nh[3]):  # g now implies F[0,k] g
+            return True
+        if ng[0] == "gb" and ng[1] == 0 and imp(ng[3], h):  # G[0,k] g implies g now
+            return True
+        if ng[0] == "fb" and nh[0] == "u" and nh[1] == TT:  # F[l,k] g implies F g
+            return imp(ng[3], nh[2])
+        if ng[0] == "r" and ng[1] == FF and nh[0] == "gb":  # G g implies G[l,k] g
+            return imp(ng[2], nh[3])
+        ug, uh = self._unfolded(ng), self._unfolded(nh)
+        if ug[0] == "x" and uh[0] == "x":  # X against F[l,k] / G[l,k] with l >= 1
+            return (ug[1] or not uh[1]) and imp(ug[2], uh[2])
+        return False
+
+    def _unfolded(self, node: tuple) -> tuple:
+        return unfold_bounded(node, self.intern) if node[0] in ("fb", "gb") and node[1] > 0 else node
 
     def atom_implies(self, a: tuple, b: tuple) -> bool:
         """S(g) => S(h), S(g) => W(h), W(g) => W(h) when g => h."""
@@ -224,10 +269,11 @@ class Obligations:
 class Progressor:
     """Progression of core formulas by letter classes, memoised."""
 
-    def __init__(self, truth: Sequence[tuple[bool, ...]], nodes: list[tuple]):
+    def __init__(self, truth: Sequence[tuple[bool, ...]], intern: _Interner):
         self.truth = truth  # truth[cls][prop_index]
-        self.nodes = nodes
-        self.dnf = Obligations(nodes)
+        self.intern = intern
+        self.nodes = intern.nodes
+        self.dnf = Obligations(intern)
         self.memo: dict = {}
 
     def prog(self, g: int, cls: int) -> frozenset:
@@ -246,6 +292,8 @@ class Progressor:
         if op == "x":
             return _atom(node[1], node[2])
         dnf = self.dnf
+        if op in ("fb", "gb"):
+            return self._prog_bounded(node, cls)
         if op in ("and", "or"):
             join = dnf.and_ if op == "and" else dnf.or_
             return join(self.prog(node[1], cls), self.prog(node[2], cls))
@@ -253,6 +301,16 @@ class Progressor:
         if op == "u":
             return dnf.or_(now_r, dnf.and_(now_l, _atom(True, g)))
         return dnf.and_(now_r, dnf.or_(now_l, _atom(False, g)))
+
+    def _prog_bounded(self, node: tuple, cls: int) -> frozenset:
+        """F[lo,hi] g: S(F[lo-1,hi-1] g) while lo > 0, then g now or S(F[0,hi-1] g); G dually, weak."""
+        op, lo, hi, body = node
+        eventually = op == "fb"
+        if lo > 0:
+            return _atom(eventually, bounded_node(eventually, lo - 1, hi - 1, body, self.intern))
+        now = self.prog(body, cls)
+        later = _atom(eventually, bounded_node(eventually, 0, hi - 1, body, self.intern))
+        return self.dnf.or_(now, later) if eventually else self.dnf.and_(now, later)
 
     def step(self, state: frozenset, cls: int) -> frozenset:
         result = DNF_FALSE
@@ -280,7 +338,7 @@ def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_ST
     intern = _Interner()
     core = to_core(f, props, intern)
     of_letter, truth = letter_classes(alphabet, props)
-    progressor = Progressor(truth, intern.nodes)
+    progressor = Progressor(truth, intern)
     initial = _atom(True, core)
 
     def successors(state):
