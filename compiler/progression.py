@@ -14,10 +14,10 @@ The initial state is ``S(f)``: traces are non-empty.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .ast import Binary, Const, Formula, Last, Prop, Unary, prop_matches
-from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
+from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize, within
 
 # Core formulas are interned as small integers; ``nodes[id]`` is one of ("tt",) ("ff",)
 # ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r)
@@ -331,15 +331,17 @@ def letter_classes(alphabet: Sequence[str], props: Sequence[Prop]) -> tuple[list
     return of_letter, list(rows)
 
 
-def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP) -> Automaton:
-    """The minimal trimmed DFA accepting exactly the non-empty traces over ``alphabet`` satisfying ``f``.
-    Raises AutomatonTooLarge when the construction passes ``cap`` states."""
+def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP,
+                      context: Optional[Automaton] = None) -> Automaton:
+    """The minimal trimmed DFA accepting exactly the non-empty traces over ``alphabet`` satisfying ``f``
+    (and accepted by ``context``, a DFA over the same alphabet, when given: the formula is then progressed
+    only along runs ``context`` allows). Raises AutomatonTooLarge when the construction passes ``cap``
+    states."""
     props: list[Prop] = []
     intern = _Interner()
     core = to_core(f, props, intern)
     of_letter, truth = letter_classes(alphabet, props)
     progressor = Progressor(truth, intern)
-    initial = _atom(True, core)
 
     def successors(state):
         per_class = [progressor.step(state, c) for c in range(len(truth))]
@@ -348,4 +350,5 @@ def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_ST
     def accepting(state):
         return any(all(not strong for strong, _ in clause) for clause in state)
 
+    initial, successors, accepting = within(context, _atom(True, core), successors, accepting)
     return minimize(build(alphabet, initial, successors, accepting, cap, "formula automaton"))
