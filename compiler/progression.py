@@ -204,13 +204,22 @@ class Obligations:
             return imp(ng[3], nh[2])
         if ng[0] == "r" and ng[1] == FF and nh[0] == "gb":  # G g implies G[l,k] g
             return imp(ng[2], nh[3])
-        ug, uh = self._unfolded(ng), self._unfolded(nh)
-        if ug[0] == "x" and uh[0] == "x":  # X against F[l,k] / G[l,k] with l >= 1
+        ug, uh = self._as_next(ng, weaker=True), self._as_next(nh, weaker=False)
+        if ug[0] == "x" and uh[0] == "x":  # X against F[l,k] / G[l,k]
             return (ug[1] or not uh[1]) and imp(ug[2], uh[2])
         return False
 
-    def _unfolded(self, node: tuple) -> tuple:
-        return unfold_bounded(node, self.intern) if node[0] in ("fb", "gb") and node[1] > 0 else node
+    def _as_next(self, node: tuple, weaker: bool) -> tuple:
+        """A bounded node as an X node: equivalent when lo >= 1 (unfold_bounded); at lo = 0, G[0,k] g
+        gives the weaker WX G[0,k-1] g (for a left side) and F[0,k] g the stronger X F[0,k-1] g (for a
+        right side). Any other node is returned as it is."""
+        if node[0] not in ("fb", "gb"):
+            return node
+        if node[1] > 0:
+            return unfold_bounded(node, self.intern)
+        if (node[0] == "gb") != weaker:
+            return node
+        return unfold_bounded((node[0], 1, node[2], node[3]), self.intern)
 
     def atom_implies(self, a: tuple, b: tuple) -> bool:
         """S(g) => S(h), S(g) => W(h), W(g) => W(h) when g => h."""

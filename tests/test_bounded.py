@@ -26,6 +26,7 @@ from strategies import ALPHABET, formulas, language_difference, minimality_probl
 
 import ltlagent  # noqa: E402
 from ltlagent import compile_formula, holds  # noqa: E402
+from ltlagent.compiler.ast import Const, Prop, Unary  # noqa: E402
 from ltlagent.compiler.automaton import product  # noqa: E402
 from ltlagent.compiler.errors import AutomatonTooLarge, SpecSemanticError  # noqa: E402
 from ltlagent.compiler.ltl import MAX_BOUND, format_formula, parse_formula  # noqa: E402
@@ -81,8 +82,7 @@ def test_families_with_large_bounds_agree_with_the_reference_evaluator(text):
 
 
 @examples(400)
-@given(f=formulas(max_leaves=4, max_bound=6),
-       g=formulas(max_leaves=4, max_bound=6))
+@given(f=formulas(max_leaves=4, max_bound=6), g=formulas(max_leaves=4, max_bound=6))
 def test_syntactic_implication_is_sound(f, g):
     """Where the subsumption of obligations says f implies g, every trace satisfying f satisfies g."""
     props, intern = [], _Interner()
@@ -95,9 +95,37 @@ def test_syntactic_implication_is_sound(f, g):
         assert not holds(f, trace) or holds(g, trace), (format_formula(f), format_formula(g), trace)
 
 
+def chains() -> list:
+    """Every chain of one or two of X, WX, F, G, F[l,h], G[l,h] (0 <= l <= h <= 2) over b, and over a
+    or true under one operator: pairs of them often imply each other."""
+    steps = [("X", None), ("WX", None), ("F", None), ("G", None)] + [
+        (op, (lo, hi)) for op in ("F", "G") for lo in range(3) for hi in range(lo, 3)]
+    out = [Unary(op, leaf, b) for op, b in steps for leaf in (Prop("b"), Prop("a"), Const(True))]
+    out += [Unary(o1, Unary(o2, Prop("b"), b2), b1) for o1, b1 in steps for o2, b2 in steps]
+    return out
+
+
+def test_syntactic_implication_is_sound_on_every_pair_of_chains():
+    """Exhaustive: where the subsumption says f implies g, no trace over {a, b} of length <= 6 satisfies
+    f and not g."""
+    every = list(itertools.chain(*(itertools.product(("a", "b"), repeat=n) for n in range(1, 7))))
+    fs = chains()
+    props, intern = [], _Interner()
+    cores = [to_core(f, props, intern) for f in fs]
+    truth = [[holds(f, t) for t in every] for f in fs]
+    dnf, implied = Obligations(intern), 0
+    for (i, cf), (j, cg) in itertools.product(enumerate(cores), repeat=2):
+        if dnf.implies(cf, cg):
+            implied += 1
+            bad = next((t for t, x, y in zip(every, truth[i], truth[j]) if x and not y), None)
+            assert bad is None, (format_formula(fs[i]), format_formula(fs[j]), bad)
+    assert implied > 3 * len(fs)  # the pairs exercise the subsumption, not only f => f
+
+
 @pytest.mark.parametrize("stronger, weaker", [
     ("F[0,3] b", "F[0,9] b"), ("F[2,3] b", "F[1,9] b"), ("G[0,9] b", "G[2,5] b"), ("b", "F[0,4] b"),
     ("G[0,4] b", "b"), ("F[2,5] b", "F b"), ("G b", "G[3,7] b"), ("X X b", "F[1,2] b"), ("G[1,3] b", "WX b"),
+    ("X b", "F[0,3] b"), ("G[0,3] b", "WX WX b"),
 ])
 def test_subsumption_of_bounded_obligations(stronger, weaker):
     """The implications the construction relies on (and not their converses)."""
@@ -106,6 +134,18 @@ def test_subsumption_of_bounded_obligations(stronger, weaker):
     dnf = Obligations(intern)
     assert dnf.implies(s, w)
     assert not dnf.implies(w, s)
+
+
+@pytest.mark.parametrize("left, right", [
+    ("X X b", "F[0,1] b"), ("F[0,2] b", "F[1,2] b"), ("G[0,2] b", "G[0,3] b"), ("WX b", "G[0,1] b"),
+    ("F[1,3] b", "X X b"), ("X G[0,2] b", "G[0,3] b"), ("X F[0,2] b", "F[0,2] b"), ("F[0,3] b", "X F[0,3] b"),
+])
+def test_no_subsumption_between_bounded_obligations_that_do_not_imply(left, right):
+    props, intern = [], _Interner()
+    l, r = (to_core(parse_formula(t), props, intern) for t in (left, right))
+    assert not Obligations(intern).implies(l, r)
+    assert any(holds(parse_formula(left), t) and not holds(parse_formula(right), t)
+               for n in range(1, 5) for t in itertools.product(ABC, repeat=n))  # the oracle agrees
 
 
 # ------------------------------------------------------------------------------ sizes and speed
