@@ -95,9 +95,11 @@ def rule_too_large(spec, index: int, err, cap: int):
     rule = spec.behavior[index]
     text = " ".join(rule.text.split())
     shown = text if len(text) <= 60 else text[:57] + "..."
-    raising = "the `max_states` limit" if spec.dialect != "yaml" else "`limits: {max_states: N}`"
-    return AutomatonTooLarge(f"rule {index + 1} ({shown}): {err.message}", getattr(rule.node, "span", None) or rule.span,
-                             f"the cap is {cap} states; raise it with {raising} in the spec")
+    raising = ("`limits: {max_states: N}` in the spec" if spec.dialect == "yaml"
+               else "ltlagent.compile(spec, cap=N) (s-expression specs carry no limits)")
+    span = getattr(rule.node, "span", None) or rule.span
+    return AutomatonTooLarge(f"rule {index + 1} ({shown}): {err.message}", span,
+                             f"the cap is {cap} states; raise it with {raising}")
 
 
 def rule_automaton(rule, alphabet, cap: int = DEFAULT_STATE_CAP) -> Automaton:

@@ -78,15 +78,16 @@ def conjunction(builders: Sequence[Builder], alphabet: Sequence[str], cap: int) 
     intersection passed ``cap``."""
     alone: dict[int, Automaton] = {}
     too_large: dict[int, AutomatonTooLarge] = {}
+    budget = cap if len(builders) == 1 else min(cap, ALONE_BUDGET)  # a lone part has no others to help
     for i, build in enumerate(builders):
         try:
-            alone[i] = build(min(cap, ALONE_BUDGET), None)
+            alone[i] = build(budget, None)
         except AutomatonTooLarge as err:
             too_large[i] = err
     result = _intersect_alone(alone, cap)
     sizes = {i: len(aut.delta) for i, aut in alone.items()}
     for i, err in too_large.items():
-        result, sizes[i] = _within(i, builders[i], result, cap, err)
+        result, sizes[i] = _within(i, builders[i], result, cap, err, budget == cap)
     return (universal(alphabet) if result is None else result), [sizes[i] for i in range(len(builders))]
 
 
@@ -106,11 +107,10 @@ def _intersect_alone(alone: dict[int, Automaton], cap: int) -> Optional[Automato
 
 
 def _within(i: int, build: Builder, context: Optional[Automaton], cap: int,
-            alone_error: AutomatonTooLarge) -> tuple[Automaton, int]:
-    """Part ``i`` (too large for ALONE_BUDGET alone) built within ``context``, the parts so far; if that
-    passes the cap too, built alone with the whole cap and intersected. Returns (the new intersection,
-    the states built for the part). Raises PartTooLarge."""
-    alone_tried = cap <= ALONE_BUDGET  # then the attempt alone already had the whole cap
+            alone_error: AutomatonTooLarge, alone_tried: bool) -> tuple[Automaton, int]:
+    """Part ``i`` (too large for the budget alone) built within ``context``, the parts so far; if that
+    passes the cap too, built alone with the whole cap (unless ``alone_tried``: the budget was the cap)
+    and intersected. Returns (the new intersection, the states built for the part). Raises PartTooLarge."""
     first = alone_error
     if context is not None or not alone_tried:
         try:
