@@ -13,6 +13,8 @@ Families (over the alphabet given per row; ``other`` is a letter no proposition 
   (f) fnest-d : F[0,1](F[0,1](... a)) nested d deep,      d = 5, 10, 50, 200
   (g) fg-n    : F[0,n] G[0,n] a,                          n = 5, 10, 40, 80
   (h) gf-n    : G[n,2n] F[0,n] a,                         n = 5, 10, 50, 100
+  A peer cell "killed" is MONA killed by the system (out of memory), "too long" MONA's lexer limit (YYLMAX)
+  on the expanded formula, "(big)" not run.
 
 Columns:
   ours ms      median wall time of ltlagent.compile_formula(text, alphabet) (parse + build + minimise)
@@ -235,6 +237,15 @@ def one_hot_states(mona_output: str, alphabet: list[str]) -> tuple[int, int]:
     return raw, (0 if small.is_empty else len(small.delta))
 
 
+def peer_failure(err: Exception) -> str:
+    """A short table cell for a failed peer run: killed (out of memory), MONA's lexer limit, or the error."""
+    if "killed" in str(err):
+        return "killed"
+    if "YYLMAX" in str(err):
+        return "too long"
+    return f"ERR {type(err).__name__}"
+
+
 def fmt_ms(seconds) -> str:
     if seconds is None:
         return "-"
@@ -268,7 +279,7 @@ def bench_families(quick: bool) -> None:
                         output2dot(out)
                         dot_s = time.perf_counter() - t0
                 except Exception as err:  # report and go on
-                    raw = hot = "killed" if "killed" in str(err) else f"ERR {type(err).__name__}"
+                    raw = hot = peer_failure(err)
             ratio = f"{peer_s / ours_s:.2f}x" if peer_s else "-"
             e2e = f"{(peer_s + dot_s) / ours_s:.0f}x" if peer_s and dot_s else "-"
             print(f"{name:<15} {len(alphabet):>3} {fmt_ms(ours_s):>8} {len(aut.delta):>7} {fmt_ms(peer_s):>8} "
