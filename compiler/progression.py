@@ -157,6 +157,7 @@ class Obligations:
         self.nodes = intern.nodes
         self.memo: dict = {}
         self.joins: dict = {}
+        self.negations: dict[int, int] = {}
 
     def implies(self, g: int, h: int, depth: int = 0) -> bool:
         """Whether core formula g implies h on every (non-empty) suffix; False when unsure."""
@@ -229,7 +230,8 @@ class Obligations:
         return all(any(self.atom_implies(a, b) for a in c) for b in d)
 
     def clause(self, atoms: frozenset) -> frozenset | None:
-        """A conjunction of atoms without implied atoms; None when contradictory (must end, must go on)."""
+        """A conjunction of atoms without implied atoms; None when contradictory: ``S(g) & W(h)`` or
+        ``S(g) & S(h)`` where g implies not h (must end and go on; ``F[0,3] a`` against ``G[0,9] !a``)."""
         if len(atoms) < 2:
             return atoms
         if (False, FF) in atoms and any(strong for strong, _ in atoms):
@@ -239,7 +241,30 @@ class Obligations:
             if any(self.atom_implies(k, atom) for k in kept):
                 continue
             kept = [k for k in kept if not self.atom_implies(atom, k)] + [atom]
+        if any(strong and self.implies(g, self.negation(h)) for strong, g in kept for _, h in kept if h != g):
+            return None
         return frozenset(kept)
+
+    def negation(self, g: int) -> int:
+        """The core formula of not g, in negation normal form (memoised)."""
+        found = self.negations.get(g)
+        if found is None:
+            found = self.negations[g] = self._negate(self.nodes[g])
+        return found
+
+    def _negate(self, node: tuple) -> int:
+        op, neg = node[0], self.negation
+        if op in ("tt", "ff"):
+            return FF if op == "tt" else TT
+        if op == "lit":
+            return self.intern(("lit", node[1], not node[2]))
+        if op in ("and", "or"):
+            return self.intern(("or" if op == "and" else "and", neg(node[1]), neg(node[2])))
+        if op == "x":
+            return self.intern(("x", not node[1], neg(node[2])))
+        if op in ("u", "r"):
+            return self.intern(("r" if op == "u" else "u", neg(node[1]), neg(node[2])))
+        return bounded_node(op == "gb", node[1], node[2], neg(node[3]), self.intern)
 
     def absorb(self, clauses) -> frozenset:
         """A disjunction without clauses that imply another one (deterministic order)."""

@@ -26,7 +26,7 @@ from strategies import ALPHABET, formulas, language_difference, minimality_probl
 
 import ltlagent  # noqa: E402
 from ltlagent import compile_formula, holds  # noqa: E402
-from ltlagent.compiler.ast import Const, Prop, Unary  # noqa: E402
+from ltlagent.compiler.ast import Binary, Const, Prop, Unary  # noqa: E402
 from ltlagent.compiler.automaton import product  # noqa: E402
 from ltlagent.compiler.errors import AutomatonTooLarge, SpecSemanticError  # noqa: E402
 from ltlagent.compiler.ltl import MAX_BOUND, format_formula, parse_formula  # noqa: E402
@@ -122,6 +122,44 @@ def test_syntactic_implication_is_sound_on_every_pair_of_chains():
     assert implied > 3 * len(fs)  # the pairs exercise the subsumption, not only f => f
 
 
+def test_contradictions_and_negations_are_sound_on_every_pair_of_chains():
+    """Exhaustive: the negation of each chain holds exactly where the chain does not; where a clause
+    S(f) & W(!g) is dropped as contradictory, no trace satisfies both f and !g."""
+    every = list(itertools.chain(*(itertools.product(("a", "b"), repeat=n) for n in range(1, 7))))
+    fs = chains()
+    props, intern = [], _Interner()
+    cores = [to_core(f, props, intern) for f in fs]
+    dnf = Obligations(intern)
+    truth = [[holds(f, t) for t in every] for f in fs]
+    for f, core, row in zip(fs, cores, truth):
+        negated = _formula_of(dnf.negation(core), intern.nodes, props)
+        assert [holds(negated, t) for t in every] == [not x for x in row], format_formula(f)
+    negations = [dnf.negation(c) for c in cores]
+    dropped = 0
+    for (i, cf), (j, cg) in itertools.product(enumerate(cores), enumerate(negations)):
+        if cf != cg and dnf.clause(frozenset({(True, cf), (False, cg)})) is None:
+            dropped += 1
+            assert not any(x and not y for x, y in zip(truth[i], truth[j])), (format_formula(fs[i]), format_formula(fs[j]))
+    assert dropped > len(fs)
+
+
+def _formula_of(g: int, nodes, props):
+    """The ast of a core formula (to evaluate it with the reference evaluator)."""
+    node = nodes[g]
+    op = node[0]
+    if op in ("tt", "ff"):
+        return Const(op == "tt")
+    if op == "lit":
+        return props[node[1]] if node[2] else Unary("!", props[node[1]])
+    if op in ("and", "or"):
+        return Binary("&" if op == "and" else "|", _formula_of(node[1], nodes, props), _formula_of(node[2], nodes, props))
+    if op == "x":
+        return Unary("X" if node[1] else "WX", _formula_of(node[2], nodes, props))
+    if op in ("u", "r"):
+        return Binary(op.upper(), _formula_of(node[1], nodes, props), _formula_of(node[2], nodes, props))
+    return Unary("F" if op == "fb" else "G", _formula_of(node[3], nodes, props), (node[1], node[2]))
+
+
 @pytest.mark.parametrize("stronger, weaker", [
     ("F[0,3] b", "F[0,9] b"), ("F[2,3] b", "F[1,9] b"), ("G[0,9] b", "G[2,5] b"), ("b", "F[0,4] b"),
     ("G[0,4] b", "b"), ("F[2,5] b", "F b"), ("G b", "G[3,7] b"), ("X X b", "F[1,2] b"), ("G[1,3] b", "WX b"),
@@ -176,7 +214,10 @@ def test_bounded_automata_are_minimal(text):
     (nest("F[0,1]", "a", 200), 202, 1.0),
     ("F[0,80] G[0,80] a", 3322, 2.0),
     ("G[100,200] F[0,100] a", 5252, 2.0),
-    ("F[0,10000] a | G[0,10000] !b", None, 3.0),
+    ("F[0,10000] a | G[0,10000] !b", 20_002, 3.0),
+    ("G(F[0,10000] a -> F[0,9999] a)", 10_002, 3.0),  # needs F[0,j] a & G[0,k] !a (j <= k) found contradictory
+    ("G[0,10000] a & G a", 2, 1.0),
+    ("F[9000,10000] a | F[0,10000] a", 10_002, 1.0),
 ])
 def test_large_bounds_compile_fast(text, states, limit_s):
     """These took seconds to minutes, or were refused, when bounds were unrolled (the limits are
