@@ -237,13 +237,37 @@ class Obligations:
         if (False, FF) in atoms and any(strong for strong, _ in atoms):
             return None
         kept: list[tuple] = []
-        for atom in sorted(atoms):
+        for atom in sorted(self.merge_windows(atoms, "gb", same_strength=False)):
             if any(self.atom_implies(k, atom) for k in kept):
                 continue
             kept = [k for k in kept if not self.atom_implies(atom, k)] + [atom]
         if any(strong and self.implies(g, self.negation(h)) for strong, g in kept for _, h in kept if h != g):
             return None
         return frozenset(kept)
+
+    def merge_windows(self, atoms, op: str, same_strength: bool) -> list[tuple]:
+        """Atoms over bounded ``op`` nodes (``fb`` in a disjunction, ``gb`` in a conjunction) with one body
+        and overlapping or adjacent windows merged into one: F[a,b] g | F[c,d] g = F[a,max(b,d)] g when
+        c <= b + 1 (same strength: S(x) | S(y) = S(x | y)); G likewise in a conjunction, strong if either
+        is (S(x) & W(y) = S(x & y)). Other atoms are returned as they are."""
+        rest, groups = [], {}
+        for strong, g in atoms:
+            node = self.nodes[g]
+            if node[0] != op:
+                rest.append((strong, g))
+                continue
+            groups.setdefault((node[3], strong if same_strength else None), []).append((node[1], node[2], strong))
+        for (body, _), windows in groups.items():
+            current = None
+            for lo, hi, strong in sorted(windows):
+                if current is not None and lo <= current[1] + 1:
+                    current = (current[0], max(current[1], hi), current[2] or strong)
+                    continue
+                if current is not None:
+                    rest.append((current[2], bounded_node(op == "fb", current[0], current[1], body, self.intern)))
+                current = (lo, hi, strong)
+            rest.append((current[2], bounded_node(op == "fb", current[0], current[1], body, self.intern)))
+        return rest
 
     def negation(self, g: int) -> int:
         """The core formula of not g, in negation normal form (memoised)."""
@@ -271,6 +295,10 @@ class Obligations:
         clauses = set(clauses)
         if len(clauses) < 2:
             return frozenset(clauses)
+        singles = [next(iter(c)) for c in clauses if len(c) == 1]
+        if len(singles) > 1:
+            merged = self.merge_windows(singles, "fb", same_strength=True)
+            clauses = {c for c in clauses if len(c) != 1} | {frozenset({atom}) for atom in merged}
         kept: list[frozenset] = []
         for clause in sorted(clauses, key=lambda c: (len(c), sorted(c))):
             if any(self.clause_implies(clause, k) for k in kept):

@@ -67,6 +67,7 @@ FAMILIES = [
     "G(a -> F[0,40] b)", "G[0,12](a -> F[0,12] b)", "F[0,15] G[0,15] a", "G[20,40] F[0,20] a",
     nest("F[0,1]", "a", 30), "G(a -> F[3,9] b)", "G[5,30](b -> G[0,6] !c)", "F[0,30](a & X F[0,20] b)",
     "!G[0,25](a | F[0,4] b)", "(F[0,10] a) U G[0,8] b", "G(a -> F[0,20] b) & G(b -> F[0,7] c)",
+    "F[20,40] F[10,30] b", "G[5,20] G[3,9] !c", "F[3,9] b | F[12,15] b | F[8,11] b", "G[2,4] a & G[6,9] a",
 ]
 
 
@@ -186,6 +187,21 @@ def test_no_subsumption_between_bounded_obligations_that_do_not_imply(left, righ
                for n in range(1, 5) for t in itertools.product(ABC, repeat=n))  # the oracle agrees
 
 
+@pytest.mark.parametrize("op, atoms, same_strength, merged", [
+    ("fb", [(True, "F[1,3] b"), (True, "F[4,6] b")], True, [(True, "F[1,6] b")]),
+    ("fb", [(True, "F[1,2] b"), (True, "F[4,6] b")], True, [(True, "F[1,2] b"), (True, "F[4,6] b")]),
+    ("fb", [(True, "F[1,3] b"), (False, "F[2,6] b")], True, [(True, "F[1,3] b"), (False, "F[2,6] b")]),
+    ("fb", [(True, "F[1,3] b"), (True, "F[2,6] a")], True, [(True, "F[1,3] b"), (True, "F[2,6] a")]),
+    ("gb", [(False, "G[0,3] b"), (True, "G[2,9] b"), (False, "G[10,12] b")], False, [(True, "G[0,12] b")]),
+    ("gb", [(False, "G[1,3] b"), (False, "F[2,6] b")], False, [(False, "G[1,3] b"), (False, "F[2,6] b")]),
+])
+def test_overlapping_or_adjacent_windows_merge(op, atoms, same_strength, merged):
+    props, intern = [], _Interner()
+    core = lambda t: to_core(parse_formula(t), props, intern)  # noqa: E731
+    got = Obligations(intern).merge_windows([(strong, core(t)) for strong, t in atoms], op, same_strength)
+    assert sorted(got) == sorted((strong, core(t)) for strong, t in merged)
+
+
 # ------------------------------------------------------------------------------ sizes and speed
 
 @pytest.mark.parametrize("n", [1, 2, 7, 36, 37, 100, 1000, 10_000])
@@ -218,6 +234,7 @@ def test_bounded_automata_are_minimal(text):
     ("G(F[0,10000] a -> F[0,9999] a)", 10_002, 3.0),  # needs F[0,j] a & G[0,k] !a (j <= k) found contradictory
     ("G[0,10000] a & G a", 2, 1.0),
     ("F[9000,10000] a | F[0,10000] a", 10_002, 1.0),
+    ("F[178,241] F[174,208] b", 451, 1.0),  # 12 s before adjacent windows were merged
 ])
 def test_large_bounds_compile_fast(text, states, limit_s):
     """These took seconds to minutes, or were refused, when bounds were unrolled (the limits are
