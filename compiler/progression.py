@@ -64,8 +64,34 @@ def _core_unary(f: Unary, props, intern, negate: bool) -> int:
         return intern(("x", strong, arg()))
     eventually = (f.op == "F") != negate
     if f.bounds is None:
-        return intern(("u", TT, arg()) if eventually else ("r", FF, arg()))
+        body = arg()
+        if at_end(body, intern.nodes) is eventually:  # F g with g true at any last step; G g, false
+            return TT if eventually else FF
+        return intern(("u", TT, body) if eventually else ("r", FF, body))
     return _bounded(eventually, f.bounds, arg(), intern)
+
+
+def at_end(g: int, nodes: list[tuple]):
+    """The value of core formula g at the last step of a trace when it does not depend on that step's
+    letter (None when it does): WX h and G[lo,hi] h with lo >= 1 hold there, X h and F[lo,hi] h fail.
+    So F g is true and G g false on every non-empty trace when g is true / false at the end."""
+    node = nodes[g]
+    op = node[0]
+    if op in ("tt", "ff"):
+        return op == "tt"
+    if op == "lit":
+        return None
+    if op in ("and", "or"):
+        left, right = at_end(node[1], nodes), at_end(node[2], nodes)
+        zero = op == "or"  # the value that decides: True for or, False for and
+        return zero if zero in (left, right) else (not zero if left == right == (not zero) else None)
+    if op == "x":
+        return not node[1]
+    if op in ("u", "r"):  # at one step: l U r and l R r are r there
+        return at_end(node[2], nodes)
+    if node[1] > 0:
+        return op == "gb"
+    return at_end(node[3], nodes)
 
 
 def _bounded(eventually: bool, bounds: tuple[int, int], body: int, intern) -> int:
