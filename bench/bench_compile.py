@@ -6,6 +6,15 @@ Families (over the alphabet given per row; ``other`` is a letter no proposition 
   (a) resp-n  : G(a_1 -> F b_1) & ... & G(a_n -> F b_n),  n = 2..8,  alphabet a_i, b_i, other
   (b) fxn-n   : F(a & X^n true),                           n = 1..10, alphabet a, other
   (c) gxn-n   : G(a -> X^n b),                             n = 1..10, alphabet a, b, other
+  bounded operators (ltlf2dfa has none: the peer gets them expanded by their definitions, X^lo g | ... |
+  X^hi g, quadratic in the bound, and is skipped past PEER_MAX_CHARS of expanded text):
+  (d) bresp-n : G(a -> F[0,n] b)          n + 2 states,  n = 10, 30, 37, 100, 1000, 10000
+  (e) bgresp-n: G[0,n](a -> F[0,n] b),                    n = 5, 10, 20, 30
+  (f) fnest-d : F[0,1](F[0,1](... a)) nested d deep,      d = 5, 10, 50, 200
+  (g) fg-n    : F[0,n] G[0,n] a,                          n = 5, 10, 40, 80
+  (h) gf-n    : G[n,2n] F[0,n] a,                         n = 5, 10, 50, 100
+  A peer cell "killed" is MONA killed by the system (out of memory), "too long" MONA's lexer limit (YYLMAX)
+  on the expanded formula, "(big)" not run.
 
 Columns:
   ours ms      median wall time of ltlagent.compile_formula(text, alphabet) (parse + build + minimise)
@@ -18,6 +27,10 @@ Columns:
   1hot st      the peer's DFA restricted to one-hot interpretations (our letters), trimmed and minimised
                (it may differ from ours by one: the peer accepts the empty trace, ltlagent never does)
   peer/ours    peer ms / ours ms (> 1: we are faster)
+
+A section "rules built within the others" compiles a spec whose rule G(draft -> X^k answer) needs 2^k
+states alone, beside a pattern allowing one draft (ltlagent.compile builds it within the pattern), and the
+same rule alone (refused past the 100000-state cap from k = 17 or so).
 
 A last section compiles every specs/*.yaml of the repo and every reference spec
 ../shared/reference/ibm-llm-agent-framework/specs/*.txt with ``ltlagent.load`` + ``ltlagent.compile``
@@ -39,11 +52,15 @@ from pathlib import Path
 
 import ltlagent
 from ltlagent import compile_formula
+from ltlagent.compiler.ast import Binary, Const, Last, Prop, Unary
 from ltlagent.compiler.automaton import Automaton, minimize
+from ltlagent.compiler.errors import AutomatonTooLarge
+from ltlagent.compiler.ltl import parse_formula
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SPECS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "ibm-llm-agent-framework" / "specs"
 DOT_MAX_TRANSITIONS = 130
+PEER_MAX_CHARS = 20_000
 SPEC_TARGET_MS = 20.0
 
 try:
@@ -113,6 +130,58 @@ def families(quick: bool):
         yield f"fxn-{n}", f"F(a & {nest('X', 'true', n)})", ["a", "other"]
     for n in xs:
         yield f"gxn-{n}", f"G(a -> {nest('X', 'b', n)})", ["a", "b", "other"]
+    for n in (10, 30, 37, 100, 1000) if quick else (10, 30, 37, 100, 1000, 10000):
+        yield f"bresp-{n}", f"G(a -> F[0,{n}] b)", ["a", "b", "other"]
+    for n in (5, 10, 20) if quick else (5, 10, 20, 30):
+        yield f"bgresp-{n}", f"G[0,{n}](a -> F[0,{n}] b)", ["a", "b", "other"]
+    for d in (5, 10, 50) if quick else (5, 10, 50, 200):
+        yield f"fnest-{d}", nest("F[0,1]", "a", d), ["a", "other"]
+    for n in (5, 10, 40) if quick else (5, 10, 40, 80):
+        yield f"fg-{n}", f"F[0,{n}] G[0,{n}] a", ["a", "other"]
+    for n in (5, 10, 50) if quick else (5, 10, 50, 100):
+        yield f"gf-{n}", f"G[{n},{2 * n}] F[0,{n}] a", ["a", "other"]
+
+
+def peer_text(text: str) -> str:
+    """The formula in ltlf2dfa's syntax: bounded F / G expanded by their definitions (ltlf2dfa has
+    none), every binary operator parenthesised (its n-ary -> is left-associative)."""
+    return _peer(parse_formula(text)) if "[" in text else text
+
+
+def peer_size(f) -> int:
+    """The length of _peer(f), computed without building it (nested bounds expand exponentially)."""
+    if isinstance(f, Prop):
+        return len(f.segment)
+    if isinstance(f, (Const, Last)):
+        return 5
+    if isinstance(f, Unary):
+        arg = peer_size(f.arg)
+        if f.bounds is None:
+            return arg + 3
+        lo, hi = f.bounds
+        return 2 + sum(arg + 4 * k + 3 for k in range(lo, hi + 1))
+    return peer_size(f.left) + peer_size(f.right) + 12
+
+
+def peer_too_big(text: str) -> bool:
+    return "[" in text and peer_size(parse_formula(text)) > PEER_MAX_CHARS
+
+
+def _peer(f) -> str:
+    if isinstance(f, Prop):
+        return f.segment
+    if isinstance(f, Const):
+        return "true" if f.value else "false"
+    if isinstance(f, Last):
+        return "last"
+    if isinstance(f, Unary):
+        arg = _peer(f.arg)
+        if f.bounds is None:
+            return f"{f.op}({arg})"
+        nxt, join = ("X", " | ") if f.op == "F" else ("WX", " & ")
+        return "(" + join.join(nest(nxt, arg, k) for k in range(f.bounds[0], f.bounds[1] + 1)) + ")"
+    assert isinstance(f, Binary)
+    return f"(({_peer(f.left)}) {f.op} ({_peer(f.right)}))"
 
 
 class Peer:
@@ -128,8 +197,10 @@ class Peer:
 
     def mona(self, text: str) -> str:
         program = self.tmp / "automa.mona"
-        program.write_text(MonaProgram(self.parser(text)).mona_program())
+        program.write_text(MonaProgram(self.parser(peer_text(text))).mona_program())
         done = subprocess.run([MONA, "-q", "-u", "-w", str(program)], capture_output=True, text=True, timeout=300)
+        if done.returncode < 0:
+            raise RuntimeError(f"mona killed by signal {-done.returncode}")
         if done.returncode != 0:
             raise RuntimeError(f"mona failed: {done.stderr.strip()[:200]}")
         return done.stdout.strip()
@@ -166,6 +237,15 @@ def one_hot_states(mona_output: str, alphabet: list[str]) -> tuple[int, int]:
     return raw, (0 if small.is_empty else len(small.delta))
 
 
+def peer_failure(err: Exception) -> str:
+    """A short table cell for a failed peer run: killed (out of memory), MONA's lexer limit, or the error."""
+    if "killed" in str(err):
+        return "killed"
+    if "YYLMAX" in str(err):
+        return "too long"
+    return f"ERR {type(err).__name__}"
+
+
 def fmt_ms(seconds) -> str:
     if seconds is None:
         return "-"
@@ -188,7 +268,9 @@ def bench_families(quick: bool) -> None:
             ours_s, aut = median_time(lambda: compile_formula(text, alphabet))
             peer_s = dot_s = None
             raw = hot = "-"
-            if peer is not None:
+            if peer is not None and peer_too_big(text):
+                raw = hot = "(big)"
+            elif peer is not None:
                 try:
                     peer_s, out = median_time(lambda: peer.mona(text), min_runs=3, max_runs=5)
                     raw, hot = one_hot_states(out, alphabet)
@@ -197,7 +279,7 @@ def bench_families(quick: bool) -> None:
                         output2dot(out)
                         dot_s = time.perf_counter() - t0
                 except Exception as err:  # report and go on
-                    raw = hot = f"ERR {type(err).__name__}"
+                    raw = hot = peer_failure(err)
             ratio = f"{peer_s / ours_s:.2f}x" if peer_s else "-"
             e2e = f"{(peer_s + dot_s) / ours_s:.0f}x" if peer_s and dot_s else "-"
             print(f"{name:<15} {len(alphabet):>3} {fmt_ms(ours_s):>8} {len(aut.delta):>7} {fmt_ms(peer_s):>8} "
@@ -209,6 +291,37 @@ def bench_families(quick: bool) -> None:
           f"minimisation; e2e/ours adds ltlf2dfa's DOT step, the rest of its to_dfa(), which users call. "
           f"+dot '-': not run, that sympy step is exponential in the atoms; run for agent rows and where MONA "
           f"printed <= {DOT_MAX_TRANSITIONS} transitions)")
+
+
+DRAFT_SPEC = """name: drafts
+segments:
+  question: {{tag: "Question:", by: env, input: task}}
+  thought: {{tag: "Thought:"}}
+  draft: {{tag: "Draft:"}}
+  answer: {{tag: "Answer:"}}
+behavior:
+{rules}"""
+
+
+def bench_within(quick: bool) -> None:
+    print()
+    print("== Rules built within the others: G(draft -> X^k answer) beside a pattern allowing one draft ==")
+    head = f"{'k':>3} {'with pattern ms':>15} {'states':>6} {'rule alone ms':>13} {'alone states':>14}"
+    print(head)
+    print("-" * len(head))
+    for k in (8, 12, 20) if quick else (8, 12, 16, 20, 30):
+        rule = f'  - "G(draft -> {nest("X", "answer", k)})"\n'
+        both = ltlagent.load(DRAFT_SPEC.format(rules=rule + '  - {pattern: "question thought* draft thought* answer+"}\n'))
+        alone = ltlagent.load(DRAFT_SPEC.format(rules=rule))
+        within_s, compiled = median_time(lambda: ltlagent.compile(both), min_runs=1, max_runs=3)
+        t0 = time.perf_counter()
+        try:
+            alone_states = str(len(ltlagent.compile(alone).automaton.delta))
+        except AutomatonTooLarge:
+            alone_states = "refused (cap)"
+        alone_s = time.perf_counter() - t0
+        print(f"{k:>3} {fmt_ms(within_s):>15} {len(compiled.automaton.delta):>6} {fmt_ms(alone_s):>13} "
+              f"{alone_states:>14}", flush=True)
 
 
 def bench_specs() -> None:
@@ -247,10 +360,11 @@ def bench_specs() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller families (n <= 6)")
+    parser.add_argument("--quick", action="store_true", help="smaller families")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, ltlagent {getattr(ltlagent, '__version__', '?')}, mona {MONA or '-'}")
     bench_families(args.quick)
+    bench_within(args.quick)
     bench_specs()
     return 0
 

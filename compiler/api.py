@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .automaton import DEFAULT_STATE_CAP, Automaton, intersect_all
+from .automaton import DEFAULT_STATE_CAP, Automaton
 from .ltl import parse_formula
-from .progression import formula_automaton
 
 
 def compile_formula(text: str, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP) -> Automaton:
@@ -72,44 +71,52 @@ def is_sexpr(text: str) -> bool:
     return False
 
 
-def compile(spec, cap: int = DEFAULT_STATE_CAP):  # noqa: A001 - the public name the issue asks for
+def compile(spec, cap: int | None = None):  # noqa: A001 - the public name the issue asks for
     """The CompiledSpec of a Spec: the minimal DFA of the conjunction of its rules (all non-empty traces
-    over its alphabet when it has none). Raises AutomatonTooLarge past ``cap`` states."""
+    over its alphabet when it has none). ``cap`` (default ``spec.limits.max_states``) bounds the states
+    of every automaton built on the way. Raises AutomatonTooLarge located at the rule that passed it."""
     from .artifact import CompiledSpec
+    from .rules import PartTooLarge, conjunction, rule_builder
 
-    parts = [rule_automaton(rule, spec.alphabet, cap) for rule in spec.behavior]
-    automaton = intersect_all(parts, spec.alphabet, cap)
-    return CompiledSpec(spec, automaton, tuple(len(p.delta) for p in parts))
+    cap = spec.limits.max_states if cap is None else cap
+    builders = [rule_builder(rule, spec.alphabet) for rule in spec.behavior]
+    try:
+        automaton, sizes = conjunction(builders, spec.alphabet, cap)
+    except PartTooLarge as err:
+        raise rule_too_large(spec, err.index, err, cap) from None
+    return CompiledSpec(spec, automaton, tuple(sizes))
+
+
+def rule_too_large(spec, index: int, err, cap: int):
+    """The AutomatonTooLarge of rule ``index`` of ``spec``, located at the rule and naming it, with how
+    to raise the cap."""
+    from .errors import AutomatonTooLarge
+
+    rule = spec.behavior[index]
+    text = " ".join(rule.text.split())
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    raising = ("`limits: {max_states: N}` in the spec" if spec.dialect == "yaml"
+               else "ltlagent.compile(spec, cap=N) (s-expression specs carry no limits)")
+    span = getattr(rule.node, "span", None) or rule.span
+    return AutomatonTooLarge(f"rule {index + 1} ({shown}): {err.message}", span,
+                             f"the cap is {cap} states; raise it with {raising}")
 
 
 def rule_automaton(rule, alphabet, cap: int = DEFAULT_STATE_CAP) -> Automaton:
-    """The minimal DFA of one behaviour rule; top-level conjunctions are built as products of parts."""
-    from .patterns import pattern_automaton
+    """The minimal DFA of one behaviour rule; top-level conjunctions are built as products of parts.
+    Raises AutomatonTooLarge past ``cap`` states."""
+    from .rules import rule_automaton as build
 
-    if rule.kind == "pattern":
-        return pattern_automaton(rule.node, alphabet, cap)
-    return formula_parts_automaton(rule.node, tuple(alphabet), cap)
+    return build(rule, tuple(alphabet), cap)
 
 
 def formula_parts_automaton(formula, alphabet, cap: int = DEFAULT_STATE_CAP) -> Automaton:
     """The minimal DFA of a formula built compositionally: one minimal DFA per top-level conjunct,
-    intersected smallest first."""
-    parts = [formula_automaton(c, alphabet, cap) for c in split_conjunction(formula)]
-    return intersect_all(parts, alphabet, cap)
+    intersected smallest first (conjuncts too large alone built within the others). Raises
+    AutomatonTooLarge past ``cap`` states."""
+    from .rules import formula_parts_automaton as build
 
-
-def split_conjunction(formula) -> list:
-    """The top-level conjuncts of a formula (``a & (b & c)`` -> [a, b, c])."""
-    from .ast import Binary
-
-    parts, stack = [], [formula]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Binary) and node.op == "&":
-            stack += [node.right, node.left]
-        else:
-            parts.append(node)
-    return parts
+    return build(formula, tuple(alphabet), cap)
 
 
 def load_artifact(path):

@@ -20,8 +20,9 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class CompiledSpec:
-    """A spec with the minimal DFA of its whole behaviour (the conjunction of all rules) and the state
-    count of each rule's own minimal DFA."""
+    """A spec with the minimal DFA of its whole behaviour (the conjunction of all rules) and, per rule,
+    the state count of its own minimal DFA (of its intersection with the rules built before it, for a
+    rule too large alone: see rules.py)."""
 
     spec: Spec
     automaton: Automaton

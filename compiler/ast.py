@@ -211,8 +211,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class Limits:
+    """Per run: ``max_segments`` and ``max_tokens``; per compilation: ``max_states``, the most states any
+    automaton built for the spec may have (the cap that turns a blow-up into an error)."""
+
     max_segments: int = 50
     max_tokens: int = 2048
+    max_states: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,24 @@ def build(alphabet: Sequence[str], initial, successors, accepting, cap: int = DE
     return Automaton(tuple(alphabet), 0, final, tuple(rows))
 
 
+def within(context: Optional[Automaton], initial, successors, accepting):
+    """An on-the-fly construction (as ``build`` takes it) restricted to the language of ``context``:
+    states become (context state, state) pairs, explored only while ``context`` can still accept, so
+    a construction too large alone stays as small as its intersection with ``context``. Returns the
+    (initial, successors, accepting) triple unchanged when ``context`` is None."""
+    if context is None:
+        return initial, successors, accepting
+
+    def paired(pair):
+        q, state = pair
+        return [None if c == DEAD or t is None else (c, t) for c, t in zip(context.delta[q], successors(state))]
+
+    def paired_accepting(pair):
+        return pair[0] in context.accepting and accepting(pair[1])
+
+    return (context.initial, initial), paired, paired_accepting
+
+
 def minimize(aut: Automaton) -> Automaton:
     """The minimal trimmed DFA of the same language, states renumbered breadth-first."""
     live = _coreachable(aut) & _reachable(aut)

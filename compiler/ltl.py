@@ -14,6 +14,9 @@ from .errors import SpecSemanticError, SpecSyntaxError
 from .source import Embedded, standalone
 
 
+MAX_BOUND = 100_000  # the largest lo / hi of F[lo,hi] and G[lo,hi]
+
+
 @functools.lru_cache(maxsize=None)
 def grammar_parser(name: str) -> lark.Lark:
     """The LALR parser of ``grammars/<name>.lark`` (built once per process)."""
@@ -103,6 +106,12 @@ class _ToFormula(lark.Transformer):
         if lo > hi:
             span = self.where.span(children[0].start_pos, children[1].end_pos)
             raise SpecSemanticError(f"empty bound [{lo},{hi}]: the lower bound exceeds the upper", span)
+        for token, value in zip(children, (lo, hi)):
+            if value > MAX_BOUND:
+                raise SpecSemanticError(
+                    f"temporal bound {value} over the cap of {MAX_BOUND}",
+                    self.where.span(token.start_pos, token.end_pos),
+                    "a bound that large needs as many automaton states; use F / G without bounds for long runs")
         return (lo, hi)
 
 

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import lark
 
 from .ast import PAlt, PAtom, Pattern, PRepeat, PSeq, Prop, prop_matches
-from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
+from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize, within
 from .errors import AutomatonTooLarge, SpecSemanticError
 from .ltl import check_nesting, parse_prop_token, parse_text, transform
 from .source import Embedded, standalone
@@ -183,8 +183,11 @@ class _Nfa:
         return self.closure({t for q in states for letters, t in self.edges[q] if letter in letters})
 
 
-def pattern_automaton(pattern: Pattern, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP) -> Automaton:
-    """The minimal trimmed DFA of the non-empty traces that the pattern matches whole."""
+def pattern_automaton(pattern: Pattern, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP,
+                      context: Optional[Automaton] = None) -> Automaton:
+    """The minimal trimmed DFA of the non-empty traces that the pattern matches whole (and that
+    ``context``, a DFA over the same alphabet, accepts when given). Raises AutomatonTooLarge past ``cap``
+    states."""
     nfa = _Nfa(alphabet, cap)
     start, end = nfa.fragment(pattern)
 
@@ -196,5 +199,5 @@ def pattern_automaton(pattern: Pattern, alphabet: Sequence[str], cap: int = DEFA
     def accepting(state):
         return not state[0] and end in state[1]
 
-    initial = (True, nfa.closure({start}))
+    initial, successors, accepting = within(context, (True, nfa.closure({start})), successors, accepting)
     return minimize(build(alphabet, initial, successors, accepting, cap, "segment-pattern automaton"))

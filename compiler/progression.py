@@ -2,21 +2,27 @@
 
 A state is a positive Boolean combination, in canonical DNF, of obligations on the rest of the trace:
 ``S(g)`` "a next step exists and g holds there" and ``W(g)`` "if a next step exists, g holds there".
-Obligations range over the finitely many subformulas of the (negation normal form of the) input, so the
-canonical states are finitely many and the exploration terminates; the result is then minimised.
+Obligations range over the subformulas of the (negation normal form of the) input and their bounded
+residues, finitely many, so the exploration terminates; the result is then minimised.
+
+Bounded operators stay symbolic: ``F[lo,hi] g`` is one node with its counters, progressed to
+``S(F[lo-1,hi-1] g)`` (or, at ``lo = 0``, to "g now, or ``S(F[0,hi-1] g)``"), so a bound costs nothing
+until the run reaches it and ``F[0,j] g`` subsumes ``F[0,k] g`` (j <= k) by comparing counters. The states
+explored thus follow the size of the result, not of the bounds (``G(a -> F[0,n] b)``: n + 2 states).
 A state accepts (the trace may end) when one of its clauses has no ``S`` obligation.
 The initial state is ``S(f)``: traces are non-empty.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .ast import Binary, Const, Formula, Last, Prop, Unary, prop_matches
-from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize
+from .automaton import DEFAULT_STATE_CAP, Automaton, build, minimize, within
 
 # Core formulas are interned as small integers; ``nodes[id]`` is one of ("tt",) ("ff",)
-# ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r) with
-# children as ids, so hashing and equality stay O(1) however deep the formula (e.g. F[0,20000] a).
+# ("lit", prop_index, positive) ("and", a, b) ("or", a, b) ("x", strong, g) ("u", l, r) ("r", l, r)
+# ("fb", lo, hi, g) (F[lo,hi] g) ("gb", lo, hi, g) (G[lo,hi] g) with children as ids, so hashing and
+# equality stay O(1) however deep the formula.
 TT, FF = 0, 1
 
 
@@ -58,20 +64,61 @@ def _core_unary(f: Unary, props, intern, negate: bool) -> int:
         return intern(("x", strong, arg()))
     eventually = (f.op == "F") != negate
     if f.bounds is None:
-        return intern(("u", TT, arg()) if eventually else ("r", FF, arg()))
+        body = arg()
+        if at_end(body, intern.nodes) is eventually:  # F g with g true at any last step; G g, false
+            return TT if eventually else FF
+        return intern(("u", TT, body) if eventually else ("r", FF, body))
     return _bounded(eventually, f.bounds, arg(), intern)
 
 
+def at_end(g: int, nodes: list[tuple]):
+    """The value of core formula g at the last step of a trace when it does not depend on that step's
+    letter (None when it does): WX h and G[lo,hi] h with lo >= 1 hold there, X h and F[lo,hi] h fail.
+    So F g is true and G g false on every non-empty trace when g is true / false at the end."""
+    node = nodes[g]
+    op = node[0]
+    if op in ("tt", "ff"):
+        return op == "tt"
+    if op == "lit":
+        return None
+    if op in ("and", "or"):
+        left, right = at_end(node[1], nodes), at_end(node[2], nodes)
+        zero = op == "or"  # the value that decides: True for or, False for and
+        return zero if zero in (left, right) else (not zero if left == right == (not zero) else None)
+    if op == "x":
+        return not node[1]
+    if op in ("u", "r"):  # at one step: l U r and l R r are r there
+        return at_end(node[2], nodes)
+    if node[1] > 0:
+        return op == "gb"
+    return at_end(node[3], nodes)
+
+
 def _bounded(eventually: bool, bounds: tuple[int, int], body: int, intern) -> int:
-    """F[lo,hi] g = X^lo (g | X(g | ...)); G[lo,hi] g = WX^lo (g & WX(g & ...))."""
-    lo, hi = bounds
-    join = "or" if eventually else "and"
-    acc = body
-    for _ in range(hi - lo):
-        acc = intern((join, body, intern(("x", eventually, acc))))
-    for _ in range(lo):
-        acc = intern(("x", eventually, acc))
-    return acc
+    """The core node of F[lo,hi] g (``eventually``) or G[lo,hi] g, kept symbolic (see bounded_node)."""
+    return bounded_node(eventually, bounds[0], bounds[1], body, intern)
+
+
+def bounded_node(eventually: bool, lo: int, hi: int, body: int, intern) -> int:
+    """F[lo,hi] g / G[lo,hi] g in canonical form: [0,0] is g itself; F of false is false, G of true is
+    true; F[lo,hi] true ("lo more steps exist") and G[lo,hi] false ("no step lo ahead") become [lo,lo]."""
+    if lo == hi == 0:
+        return body
+    if body == (FF if eventually else TT):
+        return body
+    if body == (TT if eventually else FF):
+        hi = lo
+        if lo == 0:
+            return body
+    return intern(("fb" if eventually else "gb", lo, hi, body))
+
+
+def unfold_bounded(node: tuple, intern) -> tuple:
+    """F[lo,hi] g with lo >= 1 as the equivalent ("x", True, F[lo-1,hi-1] g); G[lo,hi] g as
+    ("x", False, G[lo-1,hi-1] g). ``node`` must have lo >= 1."""
+    op, lo, hi, body = node
+    eventually = op == "fb"
+    return ("x", eventually, bounded_node(eventually, lo - 1, hi - 1, body, intern))
 
 
 def _core_binary(f: Binary, props, intern, negate: bool) -> int:
@@ -131,10 +178,12 @@ class Obligations:
     This keeps e.g. "at least 3 more steps" | "at least 2 more steps" as one obligation, so the explored
     state space stays close to the minimal one."""
 
-    def __init__(self, nodes: list[tuple]):
-        self.nodes = nodes
+    def __init__(self, intern: "_Interner"):
+        self.intern = intern
+        self.nodes = intern.nodes
         self.memo: dict = {}
         self.joins: dict = {}
+        self.negations: dict[int, int] = {}
 
     def implies(self, g: int, h: int, depth: int = 0) -> bool:
         """Whether core formula g implies h on every (non-empty) suffix; False when unsure."""
@@ -157,6 +206,8 @@ class Obligations:
             return True
         if nh[0] == "or" and (imp(g, nh[1]) or imp(g, nh[2])):
             return True
+        if ng[0] in ("fb", "gb") or nh[0] in ("fb", "gb"):
+            return self._implies_bounded(ng, nh, g, h, imp)
         if ng[0] == "x" and nh[0] == "x":
             return (ng[1] or not nh[1]) and imp(ng[2], nh[2])
         if nh[0] == "u" and imp(g, nh[2]):  # r implies l U r
@@ -167,6 +218,36 @@ class Obligations:
             return imp(ng[1], nh[1]) and imp(ng[2], nh[2])
         return False
 
+    def _implies_bounded(self, ng: tuple, nh: tuple, g: int, h: int, imp) -> bool:
+        """Implication where one side is a bounded F / G: windows compared by their counters."""
+        if ng[0] == nh[0]:  # F[l,h] is monotone in its window, G[l,h] antitone
+            inner, outer = (ng, nh) if ng[0] == "fb" else (nh, ng)
+            return outer[1] <= inner[1] and inner[2] <= outer[2] and imp(ng[3], nh[3])
+        if nh[0] == "fb" and nh[1] == 0 and imp(g, nh[3]):  # g now implies F[0,k] g
+            return True
+        if ng[0] == "gb" and ng[1] == 0 and imp(ng[3], h):  # G[0,k] g implies g now
+            return True
+        if ng[0] == "fb" and nh[0] == "u" and nh[1] == TT:  # F[l,k] g implies F g
+            return imp(ng[3], nh[2])
+        if ng[0] == "r" and ng[1] == FF and nh[0] == "gb":  # G g implies G[l,k] g
+            return imp(ng[2], nh[3])
+        ug, uh = self._as_next(ng, weaker=True), self._as_next(nh, weaker=False)
+        if ug[0] == "x" and uh[0] == "x":  # X against F[l,k] / G[l,k]
+            return (ug[1] or not uh[1]) and imp(ug[2], uh[2])
+        return False
+
+    def _as_next(self, node: tuple, weaker: bool) -> tuple:
+        """A bounded node as an X node: equivalent when lo >= 1 (unfold_bounded); at lo = 0, G[0,k] g
+        gives the weaker WX G[0,k-1] g (for a left side) and F[0,k] g the stronger X F[0,k-1] g (for a
+        right side). Any other node is returned as it is."""
+        if node[0] not in ("fb", "gb"):
+            return node
+        if node[1] > 0:
+            return unfold_bounded(node, self.intern)
+        if (node[0] == "gb") != weaker:
+            return node
+        return unfold_bounded((node[0], 1, node[2], node[3]), self.intern)
+
     def atom_implies(self, a: tuple, b: tuple) -> bool:
         """S(g) => S(h), S(g) => W(h), W(g) => W(h) when g => h."""
         return (a[0] or not b[0]) and self.implies(a[1], b[1])
@@ -175,23 +256,75 @@ class Obligations:
         return all(any(self.atom_implies(a, b) for a in c) for b in d)
 
     def clause(self, atoms: frozenset) -> frozenset | None:
-        """A conjunction of atoms without implied atoms; None when contradictory (must end, must go on)."""
+        """A conjunction of atoms without implied atoms; None when contradictory: ``S(g) & W(h)`` or
+        ``S(g) & S(h)`` where g implies not h (must end and go on; ``F[0,3] a`` against ``G[0,9] !a``)."""
         if len(atoms) < 2:
             return atoms
         if (False, FF) in atoms and any(strong for strong, _ in atoms):
             return None
         kept: list[tuple] = []
-        for atom in sorted(atoms):
+        for atom in sorted(self.merge_windows(atoms, "gb", same_strength=False)):
             if any(self.atom_implies(k, atom) for k in kept):
                 continue
             kept = [k for k in kept if not self.atom_implies(atom, k)] + [atom]
+        if any(strong and self.implies(g, self.negation(h)) for strong, g in kept for _, h in kept if h != g):
+            return None
         return frozenset(kept)
+
+    def merge_windows(self, atoms, op: str, same_strength: bool) -> list[tuple]:
+        """Atoms over bounded ``op`` nodes (``fb`` in a disjunction, ``gb`` in a conjunction) with one body
+        and overlapping or adjacent windows merged into one: F[a,b] g | F[c,d] g = F[a,max(b,d)] g when
+        c <= b + 1 (same strength: S(x) | S(y) = S(x | y)); G likewise in a conjunction, strong if either
+        is (S(x) & W(y) = S(x & y)). Other atoms are returned as they are."""
+        rest, groups = [], {}
+        for strong, g in atoms:
+            node = self.nodes[g]
+            if node[0] != op:
+                rest.append((strong, g))
+                continue
+            groups.setdefault((node[3], strong if same_strength else None), []).append((node[1], node[2], strong))
+        for (body, _), windows in groups.items():
+            current = None
+            for lo, hi, strong in sorted(windows):
+                if current is not None and lo <= current[1] + 1:
+                    current = (current[0], max(current[1], hi), current[2] or strong)
+                    continue
+                if current is not None:
+                    rest.append((current[2], bounded_node(op == "fb", current[0], current[1], body, self.intern)))
+                current = (lo, hi, strong)
+            rest.append((current[2], bounded_node(op == "fb", current[0], current[1], body, self.intern)))
+        return rest
+
+    def negation(self, g: int) -> int:
+        """The core formula of not g, in negation normal form (memoised)."""
+        found = self.negations.get(g)
+        if found is None:
+            found = self.negations[g] = self._negate(self.nodes[g])
+        return found
+
+    def _negate(self, node: tuple) -> int:
+        op, neg = node[0], self.negation
+        if op in ("tt", "ff"):
+            return FF if op == "tt" else TT
+        if op == "lit":
+            return self.intern(("lit", node[1], not node[2]))
+        if op in ("and", "or"):
+            return self.intern(("or" if op == "and" else "and", neg(node[1]), neg(node[2])))
+        if op == "x":
+            return self.intern(("x", not node[1], neg(node[2])))
+        if op in ("u", "r"):
+            return self.intern(("r" if op == "u" else "u", neg(node[1]), neg(node[2])))
+        return bounded_node(op == "gb", node[1], node[2], neg(node[3]), self.intern)
 
     def absorb(self, clauses) -> frozenset:
         """A disjunction without clauses that imply another one (deterministic order)."""
         clauses = set(clauses)
         if len(clauses) < 2:
             return frozenset(clauses)
+        singles = [next(iter(c)) for c in clauses if len(c) == 1]
+        if len(singles) > 1:
+            merged = self.merge_windows(singles, "fb", same_strength=True)
+            clauses = {c for c in clauses if len(c) != 1} | {frozenset({atom}) for atom in merged}
         kept: list[frozenset] = []
         for clause in sorted(clauses, key=lambda c: (len(c), sorted(c))):
             if any(self.clause_implies(clause, k) for k in kept):
@@ -224,10 +357,11 @@ class Obligations:
 class Progressor:
     """Progression of core formulas by letter classes, memoised."""
 
-    def __init__(self, truth: Sequence[tuple[bool, ...]], nodes: list[tuple]):
+    def __init__(self, truth: Sequence[tuple[bool, ...]], intern: _Interner):
         self.truth = truth  # truth[cls][prop_index]
-        self.nodes = nodes
-        self.dnf = Obligations(nodes)
+        self.intern = intern
+        self.nodes = intern.nodes
+        self.dnf = Obligations(intern)
         self.memo: dict = {}
 
     def prog(self, g: int, cls: int) -> frozenset:
@@ -246,6 +380,8 @@ class Progressor:
         if op == "x":
             return _atom(node[1], node[2])
         dnf = self.dnf
+        if op in ("fb", "gb"):
+            return self._prog_bounded(node, cls)
         if op in ("and", "or"):
             join = dnf.and_ if op == "and" else dnf.or_
             return join(self.prog(node[1], cls), self.prog(node[2], cls))
@@ -253,6 +389,16 @@ class Progressor:
         if op == "u":
             return dnf.or_(now_r, dnf.and_(now_l, _atom(True, g)))
         return dnf.and_(now_r, dnf.or_(now_l, _atom(False, g)))
+
+    def _prog_bounded(self, node: tuple, cls: int) -> frozenset:
+        """F[lo,hi] g: S(F[lo-1,hi-1] g) while lo > 0, then g now or S(F[0,hi-1] g); G dually, weak."""
+        op, lo, hi, body = node
+        eventually = op == "fb"
+        if lo > 0:
+            return _atom(eventually, bounded_node(eventually, lo - 1, hi - 1, body, self.intern))
+        now = self.prog(body, cls)
+        later = _atom(eventually, bounded_node(eventually, 0, hi - 1, body, self.intern))
+        return self.dnf.or_(now, later) if eventually else self.dnf.and_(now, later)
 
     def step(self, state: frozenset, cls: int) -> frozenset:
         result = DNF_FALSE
@@ -273,15 +419,17 @@ def letter_classes(alphabet: Sequence[str], props: Sequence[Prop]) -> tuple[list
     return of_letter, list(rows)
 
 
-def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP) -> Automaton:
-    """The minimal trimmed DFA accepting exactly the non-empty traces over ``alphabet`` satisfying ``f``.
-    Raises AutomatonTooLarge when the construction passes ``cap`` states."""
+def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_STATE_CAP,
+                      context: Optional[Automaton] = None) -> Automaton:
+    """The minimal trimmed DFA accepting exactly the non-empty traces over ``alphabet`` satisfying ``f``
+    (and accepted by ``context``, a DFA over the same alphabet, when given: the formula is then progressed
+    only along runs ``context`` allows). Raises AutomatonTooLarge when the construction passes ``cap``
+    states."""
     props: list[Prop] = []
     intern = _Interner()
     core = to_core(f, props, intern)
     of_letter, truth = letter_classes(alphabet, props)
-    progressor = Progressor(truth, intern.nodes)
-    initial = _atom(True, core)
+    progressor = Progressor(truth, intern)
 
     def successors(state):
         per_class = [progressor.step(state, c) for c in range(len(truth))]
@@ -290,4 +438,5 @@ def formula_automaton(f: Formula, alphabet: Sequence[str], cap: int = DEFAULT_ST
     def accepting(state):
         return any(all(not strong for strong, _ in clause) for clause in state)
 
+    initial, successors, accepting = within(context, _atom(True, core), successors, accepting)
     return minimize(build(alphabet, initial, successors, accepting, cap, "formula automaton"))

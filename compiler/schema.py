@@ -67,6 +67,7 @@ class PatternRule(_Model):
 class LimitsModel(_Model):
     max_segments: int = Field(default=50, gt=0)
     max_tokens: int = Field(default=2048, gt=0)
+    max_states: int = Field(default=100_000, gt=0)
 
 
 class PromptModel(_Model):

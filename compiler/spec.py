@@ -75,7 +75,7 @@ def build_spec(model: SpecModel, located: Located) -> Spec:
     examples = tuple(Example(text, _embedded(located, ("prompt", "examples", i), text))
                      for i, text in enumerate(model.prompt.examples))
     spec = Spec(model.name, segments, behavior, tools,
-                Limits(model.limits.max_segments, model.limits.max_tokens),
+                Limits(model.limits.max_segments, model.limits.max_tokens, model.limits.max_states),
                 Prompt(model.prompt.instructions, examples), model.description, "yaml", located.source)
     check_spec(spec)
     return spec

@@ -31,12 +31,18 @@ import random
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ltlagent import compile_formula
+from ltlagent.compiler.automaton import Automaton, product, universal
 from ltlagent.compiler.ast import Binary, Const, Formula, Last, Prop, Unary
 from ltlagent.compiler.ltl import format_formula, parse_formula
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from strategies import language_difference  # noqa: E402
 
 try:
     from ltlf2dfa.base import MonaProgram
@@ -359,3 +365,32 @@ def test_peer_conventions(peer):
     g_a = peer(parse_formula("G a"))
     assert g_a.initial in g_a.accepting  # the peer accepts the empty trace ...
     assert not compile_formula("G a", LETTERS).accepts([])  # ... ltlagent does not
+
+
+# ------------------------------------------------------------------- bounded families, exactly
+
+BOUNDED_FAMILIES = [
+    "G(a -> F[0,8] b)", "G[0,5](a -> F[0,5] b)", "F[0,5] G[0,5] a", "G[3,6] F[0,3] a",
+    "F[0,1] F[0,1] F[0,1] F[0,1] F[0,1] F[0,1] a", "G(a -> F[2,5] b)", "G(a -> G[1,3] !a)",
+    "F[2,6] a & G[1,4](b -> F[0,2] c)", "!F[1,4](a & X G[0,2] b)", "G[0,4] a U F[0,3] b",
+    "G(a -> X X X X b) & F[0,6] c", "(F[0,3] a) R (G[0,2] b | F[1,3] c)",
+]
+
+
+def peer_automaton(theirs: PeerDfa) -> Automaton:
+    """The peer's DFA as a minimal ltlagent Automaton over LETTERS, without the empty trace."""
+    table = theirs.table(LETTERS)
+    states = sorted({q for q, _ in table} | set(table.values()))
+    index = {q: i for i, q in enumerate(states)}
+    delta = tuple(tuple(index[table[q, letter]] for letter in LETTERS) for q in states)
+    accepting = frozenset(index[q] for q in states if q in theirs.accepting)
+    return product(Automaton(LETTERS, index[theirs.initial], accepting, delta), universal(LETTERS))
+
+
+@pytest.mark.parametrize("text", BOUNDED_FAMILIES)
+def test_bounded_families_have_the_peers_language_and_state_count(text, peer):
+    """Every trace, not only the short ones: the languages are equal, so are the minimal state counts."""
+    ours = compile_formula(text, LETTERS)
+    theirs = peer_automaton(peer(parse_formula(text)))
+    assert language_difference(ours, theirs) is None, f"{text!r}: first difference {language_difference(ours, theirs)}"
+    assert len(ours.delta) == len(theirs.delta)
