@@ -226,6 +226,7 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 bad input, 2 usage)."""
+    _tolerant_streams()
     try:
         app(args=argv, prog_name="ltlagent")
     except SystemExit as done:  # click's own exit, usage errors included (code 2)
@@ -243,6 +244,13 @@ def main(argv: Optional[list[str]] = None) -> int:
               "please report it)", err=True)
         return 3
     return 1
+
+
+def _tolerant_streams() -> None:
+    """Text that the terminal's encoding cannot hold is written as backslash escapes, never an error."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def run() -> None:
