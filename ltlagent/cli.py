@@ -75,8 +75,11 @@ def check(spec: Path = SpecArg):
     agent finish whatever the environment does? Exit 1 on any error."""
     from .compiler.analysis import analyse
     from .compiler.api import compile as compile_spec
+    from .compiler.tools import check_runnable
 
-    compiled = compile_spec(_load(spec))
+    loaded = _load(spec)
+    check_runnable(loaded)
+    compiled = compile_spec(loaded)
     findings = analyse(compiled)
     _echo(f"{spec}: {compiled.spec.name}, {_count(len(compiled.automaton.delta), 'state')} over "
           f"{_count(len(compiled.alphabet), 'letter')}")
@@ -167,7 +170,8 @@ def show(spec: Path = SpecArg,
 
 @app.command("run")
 def run_cmd(spec: Path = SpecArg,
-        task: str = typer.Option("", "--task", "-t", help="The task: fills the spec's task segment."),
+        task: Optional[str] = typer.Option(None, "--task", "-t", help="The task: fills the spec's task segment "
+                                           "(required when the spec has one)."),
         docs: Optional[Path] = typer.Option(None, "--docs", help="JSONL document store for search / lookup."),
         model: Optional[str] = typer.Option(None, "--model", "-m",
                                             help="Local HF model dir, a .gguf file, or a cached hub id "
@@ -185,9 +189,16 @@ def run_cmd(spec: Path = SpecArg,
         reference: Optional[str] = typer.Option(None, "--reference", help="The task's gold answer, for tools "
                                                 "that grade answers (Reflexion's evaluator).")):
     """Run the spec's agent on a local model: every finished run satisfies the spec."""
+    from .compiler.tools import check_runnable
     from .runner import run_command
 
-    ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, model=model,
+    loaded = _load(spec)
+    needs_task = [s.name for s in loaded.segments if s.input == "task"]
+    if needs_task and task is None:
+        raise typer.BadParameter(f"the spec fills segment {needs_task[0]!r} with the task (input: task); give "
+                                 "--task TEXT", param_hint="--task")
+    check_runnable(loaded)
+    ok = run_command(spec=loaded, spec_path=spec, task=task or "", docs=docs, model=model,
                      temperature=temperature, top_p=top_p, seed=seed, prompt_file=prompt_file, trace=trace,
                      as_json=as_json, threads=threads, reference=reference)
     if not ok:

@@ -16,6 +16,7 @@ is cheap, and the compiler side of ltlagent never pays for them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -136,6 +137,19 @@ def converted_dir_for(gguf: Path) -> Path:
 # ---------------------------------------------------------------------- conversion
 
 
+@contextlib.contextmanager
+def _bars_only_on_a_terminal():
+    """No tqdm progress bars (carriage-return spam in logs and pipes) unless stderr is a terminal."""
+    if sys.stderr.isatty() or "TQDM_DISABLE" in os.environ:
+        yield
+        return
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["TQDM_DISABLE"]
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     """Dequantise ``gguf`` into a float32 transformers model + tokenizer saved in ``out``.
 
@@ -161,9 +175,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         config = AutoConfig.from_pretrained(folder, gguf_file=name, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        parsed = load_gguf_checkpoint(
-            str(gguf), return_tensors=True, model_to_load=model, torch_dtype=torch.float32
-        )
+        with _bars_only_on_a_terminal():
+            parsed = load_gguf_checkpoint(
+                str(gguf), return_tensors=True, model_to_load=model, torch_dtype=torch.float32
+            )
     except ModelError:
         raise
     except Exception as exc:

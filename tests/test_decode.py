@@ -185,13 +185,16 @@ def test_ambiguous_tags_are_rejected_up_front(runtime):
         runtime.decoder(ltlagent.compile(ltlagent.load(text)))
 
 
-def test_recursive_grammar_is_rejected_with_a_clear_error(runtime):
-    from ltlagent.runtime.constraints import ConstraintError
+def test_recursive_grammar_is_refused_at_load_and_by_the_runtime():
+    from ltlagent.runtime.constraints import ConstraintError, grammar_regex
 
-    text = ("name: t\nsegments:\n  a: {tag: 'A:', grammar: 'start: \"(\" start \")\" | \"x\"'}\n"
-            "behavior:\n  - pattern: a\n")
+    grammar = 'start: "(" start ")" | "x"'
+    text = f"name: t\nsegments:\n  a: {{tag: 'A:', grammar: '{grammar}'}}\nbehavior:\n  - pattern: a\n"
+    with pytest.raises(ltlagent.SpecSemanticError, match="recursive") as err:
+        ltlagent.load(text)
+    assert (err.value.span.line, err.value.span.col) == (3, 18)
     with pytest.raises(ConstraintError, match="recursive"):
-        runtime.decoder(ltlagent.compile(ltlagent.load(text)))
+        grammar_regex(grammar)
 
 
 def test_indexes_and_path_tables_are_cached_on_disk(tiny_tokenizer, tmp_path):
