@@ -56,8 +56,12 @@ def _check_options(options, locate) -> None:
 
 
 def _check_regex(pattern: str, locate) -> None:
+    import warnings
+
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():  # e.g. "Possible nested set": a FutureWarning, not the user's concern
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
     except re.error as err:
         raise SpecSemanticError(f"invalid regex: {err.msg}", locate(err.pos or 0)) from None
 
