@@ -15,10 +15,30 @@ import typer
 
 from .compiler.errors import SpecError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compile LTLf agent specs into automata, check them, verify prompts against them.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Compile LTLf agent specs into automata, check them, verify prompts against them, run and "
+                       "evaluate the agents on a local model.")
 
-SpecArg = typer.Argument(..., help="A spec file: YAML, or the reference s-expression dialect.", show_default=False)
+SpecArg = typer.Argument(..., help="A spec file: YAML, or the reference s-expression dialect.", show_default=False,
+                         metavar="SPEC")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"ltlagent {version('ltlagent')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            typer.echo("ltlagent (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print the version and exit.")):
+    """Compile LTLf agent specs into automata, check them, verify prompts against them, run and evaluate
+    the agents on a local model."""
 
 
 class Failed(Exception):
@@ -48,7 +68,7 @@ def _load(path: Path):
     return load(path)
 
 
-@app.command("compile")
+@app.command("compile", short_help="Write the minimal automaton as a JSON artifact.")
 def compile_cmd(spec: Path = SpecArg,
                 output: Optional[Path] = typer.Option(None, "-o", "--output",
                                                       help="Write the JSON artifact here (default: stdout).")):
@@ -69,7 +89,7 @@ def compile_cmd(spec: Path = SpecArg,
         _echo(f"{summary} -> {output}")
 
 
-@app.command()
+@app.command(short_help="Prove the spec sound: satisfiable, live, finishable.")
 def check(spec: Path = SpecArg):
     """Is the spec satisfiable, is every segment reachable, can runs finish within the limits, and can the
     agent finish whatever the environment does? Exit 1 on any error."""
@@ -91,7 +111,7 @@ def check(spec: Path = SpecArg):
         raise Failed()
 
 
-@app.command()
+@app.command(short_help="Check few-shot examples against the spec.")
 def verify(spec: Path = SpecArg,
            prompts: Optional[list[Path]] = typer.Argument(
                None, help="Prompt files or folders: text with examples separated by '---' lines, or .json / .py "
@@ -141,7 +161,7 @@ def _report_example(result) -> None:
         _echo(f"    allowed here: {', '.join(v.allowed)}")
 
 
-@app.command()
+@app.command(short_help="Draw the automaton (dot, mermaid, svg).")
 def show(spec: Path = SpecArg,
          fmt: str = typer.Option("dot", "--format", "-f", help="dot, mermaid or svg."),
          output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (default: stdout).")):
@@ -168,7 +188,7 @@ def show(spec: Path = SpecArg,
         _echo(f"wrote {output}", err=True)
 
 
-@app.command("run")
+@app.command("run", short_help="Run the agent on a local model.")
 def run_cmd(spec: Path = SpecArg,
         task: Optional[str] = typer.Option(None, "--task", "-t", help="The task: fills the spec's task segment "
                                            "(required when the spec has one)."),
@@ -205,9 +225,9 @@ def run_cmd(spec: Path = SpecArg,
         raise Failed()
 
 
-@app.command("eval")
+@app.command("eval", short_help="Evaluate agents on a dataset.")
 def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec files (each evaluated in turn).",
-                                                show_default=False),
+                                                show_default=False, metavar="SPEC"),
              data: Path = typer.Option(..., "--data", help="JSONL dataset (HotpotQA items or GSM8K items)."),
              task: str = typer.Option(..., "--task", help="hotpotqa or gsm8k."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items."),
@@ -222,12 +242,17 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
              threads: Optional[int] = typer.Option(None, "--threads", min=1),
              unconstrained: bool = typer.Option(False, "--unconstrained", help="The ablation: free generation "
                                                 "with stop sequences at env tags, parsed post hoc."),
-             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a PNG.")):
+             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a chart: a .png, "
+                                                 ".pdf or .svg file (needs matplotlib).")):
     """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
     from .evaluator import EvalOptions, eval_command
 
     if task not in ("hotpotqa", "gsm8k"):
         raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
+    from .runtime.eval.report import PLOT_FORMATS
+
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise typer.BadParameter(f"{plot}: --plot draws {', '.join(PLOT_FORMATS)} files", param_hint="--plot")
     if len(specs) > 1 and out.suffix == ".jsonl":
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs, model=model,

@@ -93,3 +93,69 @@ def test_carets_cut_long_lines_around_the_span():
     line, marker = Span(source, 5000, 5001).caret().splitlines()
     assert len(line) < 200 and line[marker.index("^")] == "Y"
     assert line.strip().startswith("…") and line.endswith("…")
+
+
+# --------------------------------------------------------------------------------------- messages
+
+def test_a_grammar_with_a_start_rule_and_a_syntax_error_gets_no_start_rule_hint():
+    with pytest.raises(ltlagent.SpecSemanticError) as err:
+        ltlagent.load("name: t\nsegments:\n  a: {tag: 'A:', grammar: 'start: \"a\" |)'}\n")
+    assert err.value.message.startswith("invalid Lark grammar") and err.value.hint is None
+
+
+def test_an_unsatisfiable_spec_names_a_smallest_conflicting_set_of_rules():
+    from ltlagent.compiler.analysis import conflicting_rules
+
+    spec = ltlagent.load("name: u\nsegments:\n  a: {tag: 'A:'}\n  b: {tag: 'B:'}\n  c: {tag: 'C:'}\nbehavior:\n"
+                         "  - G(a -> X b)\n  - F c\n  - a\n  - G !b\n  - G(c -> last)\n")
+    core = conflicting_rules(spec)
+    assert [r.text for r in core] == ["G(a -> X b)", "a", "G !b"]
+    for i in range(len(core)):  # minimal: every rule of the core is needed
+        rest = [r for j, r in enumerate(core) if j != i]
+        assert ltlagent.compile(spec.__class__(**{**spec.__dict__, "behavior": tuple(rest)})).automaton.accepting
+    assert conflicting_rules(ltlagent.load("name: s\nsegments:\n  a: {tag: 'A:'}\nbehavior:\n  - F a\n")) == []
+
+
+def cli(args):
+    import contextlib
+    import io
+
+    from ltlagent.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(args)
+    return code, out.getvalue()
+
+
+def test_version_and_help_screens():
+    from importlib.metadata import version
+
+    assert cli(["--version"]) == (0, f"ltlagent {version('ltlagent')}\n")
+    for command in ("compile", "check", "verify", "show", "run", "eval"):
+        code, text = cli([command, "--help"])
+        assert code == 0 and "<bool>" not in text and "╭" not in text
+    assert ".png, .pdf or .svg" in " ".join(cli(["eval", "--help"])[1].split())
+
+
+def test_a_bad_plot_extension_is_a_usage_error():
+    from paths import SPECS
+
+    code, text = cli(["eval", str(SPECS / "cot.yaml"), "--data", "x.jsonl", "--task", "gsm8k", "--plot", "a.gif"])
+    assert code == 2 and "--plot" in text and ".png" in text
+
+
+def test_conversion_bars_stay_off_when_stderr_is_not_a_terminal(capsys):
+    import types
+
+    from tqdm.auto import tqdm
+
+    from ltlagent.runtime.models import _bars_only_on_a_terminal
+
+    module = types.SimpleNamespace(tqdm=tqdm)
+    with _bars_only_on_a_terminal(module):
+        list(module.tqdm(range(3), desc="converting"))
+    assert "converting" not in capsys.readouterr().err
+    assert module.tqdm is tqdm
+    list(module.tqdm(range(3), desc="converting"))
+    assert "converting" in capsys.readouterr().err  # so the check above could fail

@@ -22,8 +22,9 @@ import pytest
 import ltlagent
 from ltlagent.cli import main
 from paths import SPECS, reference_spec_paths
+from tiers import FAST
 
-FUZZ_CASES = int(os.environ.get("LTLAGENT_FUZZ_CASES", "2000"))
+FUZZ_CASES = int(os.environ.get("LTLAGENT_FUZZ_CASES", "300" if FAST else "2000"))
 LOCATED = re.compile(r"^(?:\s*error\s+example \d+: )?\S.*?:\d+:\d+: \S", re.MULTILINE)
 CHECK_ERROR = re.compile(r"^\s*error\s+\w+: ", re.MULTILINE)
 # Characters that broke the reader, the escapes, the dates and the terminal.
