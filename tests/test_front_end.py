@@ -159,3 +159,18 @@ def test_conversion_bars_stay_off_when_stderr_is_not_a_terminal(capsys):
     assert module.tqdm is tqdm
     list(module.tqdm(range(3), desc="converting"))
     assert "converting" in capsys.readouterr().err  # so the check above could fail
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_prompt_files_with_any_line_endings_split_into_their_examples(tmp_path, newline):
+    from ltlagent.compiler.verify import check_example, load_examples
+
+    spec = ltlagent.compile(ltlagent.load("name: qa\nsegments:\n  q: {tag: '[Question]', by: env, input: task}\n"
+                                          "  a: {tag: '[Answer]'}\nbehavior:\n  - pattern: q a\n"))
+    path = tmp_path / "prompts.txt"
+    path.write_bytes("[Question] q1\n[Answer] a1\n---\n[Question] q2\n[Answer] a2\n".replace("\n", newline).encode())
+    examples = load_examples(path)
+    assert [text.split() for text, _ in examples] == [["[Question]", "q1", "[Answer]", "a1"],
+                                                      ["[Question]", "q2", "[Answer]", "a2"]]
+    assert all(check_example(spec, text, where).ok for text, where in examples)
+    assert examples[1][1].span(0, 1).line == 4

@@ -32,14 +32,14 @@ SUMMARIES = {
 }
 # (file, example, line:col, message): why each of the 10 breaks its spec
 VIOLATIONS = {
-    # PASS on FEVER: an [Action] right after the plan, where the spec wants a summary-driven loop
+    # PASS on FEVER: [Plan], a tag the spec does not declare (its plan is [Thought]): [Action] follows the question
     ("pass/fever_v1.0.json", 1, "2:225", "segment 'action' is not allowed here"),
     ("pass/fever_v1.0.json", 2, "3:192", "segment 'action' is not allowed here"),
     ("pass/fever_v1.0.json", 3, "4:229", "segment 'action' is not allowed here"),
     # PASS-list and Reflexion on HotpotQA: a fourth search round where the spec allows three
     ("pass_list/hotpot_qa.json", 1, "2:1174", "segment 'plan' is not allowed here"),
     ("reflexion/hotpot_qa.json", 1, "2:1137", "segment 'thought' is not allowed here"),
-    # ReWOO: a second [Action Label] before its [Action], an [Action] without its label, a missing solver
+    # ReWOO: steps without their [Plan] (and [Action Label]), an example without its [Answer] (the solver)
     ("rewoo/fever_v1.0.json", 1, "2:336", "segment 'action-label' is not allowed here"),
     ("rewoo/fever_v1.0.json", 2, "3:297", "segment 'action-label' is not allowed here"),
     ("rewoo/fever_v1.0.json", 3, "4:328", "segment 'action-label' is not allowed here"),
