@@ -14,6 +14,7 @@ import pytest
 import ltlagent
 from ltlagent.cli import main
 from paths import SPECS, reference_spec_paths
+from tiers import FAST
 
 HEAD = "name: t\nsegments:\n  q: {tag: 'Q:', by: env, input: task}\n"
 
@@ -215,7 +216,7 @@ def test_end_of_input_ends_a_chat_normally_where_the_spec_allows_it(runtime, tin
 
     compiled = ltlagent.compile(ltlagent.load(SPECS / "chat.yaml"))
     decoder, ends = runtime.decoder(compiled), set()
-    for seed in range(8):
+    for seed in range(4 if FAST else 8):
         events = []
         result = decoder.run(RandomLogits(len(tiny_tokenizer), seed), Sampler(),
                              Environment("", None, ask_user=user_lines("Hello")), prompt_text(compiled.spec),

@@ -1,6 +1,7 @@
-"""The fast tier (``make test-fast``, LTLAGENT_TEST_FAST=1): fewer property-test examples and fuzzed
-cases; ``make test`` runs the full counts. Tests that run the embedded model are marked ``model`` by
-conftest, and wheel builds and external tools ``slow``; the fast tier skips both."""
+"""The fast tier (``make test-fast``, LTLAGENT_TEST_FAST=1): fewer property-test examples, fuzzed cases
+and adversarial decoding seeds; ``make test`` runs the full counts. Tests that run the embedded model are
+marked ``model`` by conftest (whole tiny-model episodes, tests/test_library_runs.py, too), and wheel
+builds and external tools ``slow``; the fast tier skips both."""
 from __future__ import annotations
 
 import os
