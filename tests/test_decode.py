@@ -172,7 +172,7 @@ def test_environment_breaking_the_spec_is_an_error(decoders, tiny_tokenizer):
 
 
 def test_runs_are_reproducible(decoders, tiny_tokenizer):
-    compiled, decoder = decoders("react")
+    compiled, decoder = decoders("tight-budget")  # ReAct in 45 tokens: the same mechanics, a short run
     texts = {decoder.run(RandomLogits(len(tiny_tokenizer), 3), Sampler(0.8, 0.95, seed=7), RandomEnv(1), "").transcript
              for _ in range(2)}
     assert len(texts) == 1
