@@ -257,7 +257,12 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs, model=model,
                           temperature=temperature, seed=seed, threads=threads, unconstrained=unconstrained, plot=plot)
-    eval_command([_load(spec) for spec in specs], options)
+    from .compiler.tools import check_runnable
+
+    loaded = [_load(spec) for spec in specs]
+    for one in loaded:
+        check_runnable(one)
+    eval_command(loaded, options)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
