@@ -1,7 +1,7 @@
-# The two commands of the README: `make demo` and `make test`. Both set everything up first.
+# The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp demo test bench figures
+.PHONY: setup setup-llamacpp demo test test-fast bench figures verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -19,10 +19,25 @@ demo: setup
 test: setup-llamacpp
 	$(VENV)/python -m pytest -q
 
+# The fast tier: no wheel builds or external tools (slow), no embedded-model runs (model), a tenth of the
+# property-test examples and 300 fuzzed cases per input kind. `make test` (and CI) runs everything.
+test-fast: setup
+	LTLAGENT_TEST_FAST=1 $(VENV)/python -m pytest -q -m "not slow and not model"
+
 bench: setup-llamacpp
+	@$(VENV)/python -c "import outlines" 2>/dev/null || $(VENV)/python -m pip install -q -e '.[test,bench]'
 	$(VENV)/python bench/bench_compile.py
 	$(VENV)/python bench/bench_runtime.py
 	$(VENV)/python bench/bench_engines.py
+
+# The reference framework's own few-shot prompts, each folder verified against its agent's s-expression
+# spec (granite_react uses react's). 76 of the 86 examples are well formed; the 10 that break their
+# spec are listed (tests/test_reference_prompts.py holds the verdicts). Always exits 0.
+REFERENCE := ../shared/reference/ibm-llm-agent-framework
+verify-reference: setup
+	@for dir in $(REFERENCE)/prompts/*/; do agent=$$(basename $$dir); \
+	  NO_COLOR=1 $(VENV)/ltlagent verify $(REFERENCE)/specs/$${agent#granite_}.txt $$dir | grep -v '^ *ok '; \
+	done; true
 
 # The evaluation figures (issue 4): needs ../shared/data. Results go to results/ as they finish; run it
 # again to resume after an interruption. About an hour on 2 CPU cores.

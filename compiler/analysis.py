@@ -33,9 +33,42 @@ def format_trace(trace, spec=None) -> str:
 def satisfiable(compiled) -> Finding:
     trace = shortest_accepted(compiled.automaton)
     if trace is None:
-        return Finding("satisfiable", "error", "the spec is unsatisfiable: no trace meets all its rules")
+        core = conflicting_rules(compiled.spec)
+        what = ("this rule alone is unsatisfiable:" if len(core) == 1 else
+                f"these {len(core)} rules conflict (without any one of them the rest are satisfiable):")
+        return Finding("satisfiable", "error", f"the spec is unsatisfiable; {what}",
+                       tuple(_rule_line(rule) for rule in core))
     return Finding("satisfiable", "ok", f"satisfiable; a shortest accepted trace has {len(trace)} segments",
                    (format_trace(trace, compiled.spec),))
+
+
+def conflicting_rules(spec) -> list:
+    """A smallest-by-deletion set of the spec's rules whose conjunction no trace meets (every rule in it
+    is needed: without any one, the rest are satisfiable), in spec order. Empty when the spec has no
+    rules or is satisfiable. Compiles each rule once and intersects subsets."""
+    from .api import rule_automaton
+    from .automaton import intersect_all
+    from .errors import AutomatonTooLarge
+
+    alphabet = spec.alphabet
+    parts = [rule_automaton(rule, alphabet) for rule in spec.behavior]
+    if shortest_accepted(intersect_all(parts, alphabet)) is not None:
+        return []
+    core = list(range(len(parts)))
+    for i in range(len(parts)):
+        rest = [j for j in core if j != i]
+        try:
+            empty = shortest_accepted(intersect_all([parts[j] for j in rest], alphabet)) is None
+        except AutomatonTooLarge:  # a subset can be larger than the whole: keep the rule
+            empty = False
+        if empty:
+            core = rest
+    return [spec.behavior[i] for i in core]
+
+
+def _rule_line(rule) -> str:
+    where = f"{rule.span.location()}: " if rule.span is not None else ""
+    return f"{where}{rule.text}"
 
 
 def used_letters(aut: Automaton) -> set[str]:

@@ -28,28 +28,29 @@ def load(path_or_text, name: str | None = None):
     import os
     from pathlib import Path
 
-    from .source import Source
+    from .source import Source, normalise_newlines
 
     if isinstance(path_or_text, os.PathLike) or (
             isinstance(path_or_text, str) and "\n" not in path_or_text and os.path.isfile(path_or_text)):
         path = Path(path_or_text)
         source = read_source(path, name or str(path))
     else:
-        source = Source(name or "<string>", path_or_text)
+        source = Source(name or "<string>", normalise_newlines(path_or_text))
     return load_source(source)
 
 
 def read_source(path, name: str):
-    """The Source of a UTF-8 file. Raises SpecSyntaxError, located at the first byte that is not UTF-8."""
+    """The Source of a UTF-8 file, its CRLF and CR line endings read as LF. Raises SpecSyntaxError,
+    located at the first byte that is not UTF-8."""
     from .errors import SpecSyntaxError
-    from .source import Source, Span
+    from .source import Source, Span, normalise_newlines
 
     data = path.read_bytes()
     try:
-        return Source(name, data.decode("utf-8"))
+        return Source(name, normalise_newlines(data.decode("utf-8")))
     except UnicodeDecodeError as err:
-        text = data.decode("utf-8", errors="replace")
-        offset = len(data[:err.start].decode("utf-8", errors="replace"))
+        text = normalise_newlines(data.decode("utf-8", errors="replace"))
+        offset = len(normalise_newlines(data[:err.start].decode("utf-8", errors="replace")))
         raise SpecSyntaxError(f"the file is not UTF-8 text (byte 0x{data[err.start]:02x})",
                               Span(Source(name, text), offset, offset + 1)) from None
 

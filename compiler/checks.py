@@ -56,8 +56,12 @@ def _check_options(options, locate) -> None:
 
 
 def _check_regex(pattern: str, locate) -> None:
+    import warnings
+
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():  # e.g. "Possible nested set": a FutureWarning, not the user's concern
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
     except re.error as err:
         raise SpecSemanticError(f"invalid regex: {err.msg}", locate(err.pos or 0)) from None
 
@@ -69,8 +73,10 @@ def _check_grammar(text: str, locate) -> None:
         lark.Lark(text, start="start")
     except lark.exceptions.LarkError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SpecSemanticError(f"invalid Lark grammar: {first}", locate(),
-                                "a content grammar needs a 'start' rule") from None
+        no_start = "NonTerminal('start')" in first
+        raise SpecSemanticError("a content grammar needs a 'start' rule" if no_start
+                                else f"invalid Lark grammar: {first}", locate(),
+                                "add a rule 'start: ...'" if no_start else None) from None
 
 
 def _check_json_schema(text: str, locate) -> None:
@@ -83,6 +89,22 @@ def _check_json_schema(text: str, locate) -> None:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.exceptions.SchemaError as err:
         raise SpecSemanticError(f"invalid JSON Schema: {err.message}", locate(tuple(err.path))) from None
+
+
+def check_decodable(content, end: str, locate) -> None:
+    """Raise SpecSemanticError unless the runtime can decode a model segment's content (regex, grammar,
+    JSON Schema, or free text up to ``end``) with its regex engine (see ``content.decoding_problem``).
+    Call it after ``check_content``."""
+    from .content import decoding_problem
+
+    if content.kind == "choice":
+        return
+    problem = decoding_problem(content.kind, content.value, end)
+    if problem is not None:
+        raise SpecSemanticError(f"{_WHAT[content.kind]}: {problem}", locate())
+
+
+_WHAT = {"regex": "regex", "grammar": "grammar", "json": "JSON Schema", "text": "free text with this 'end'"}
 
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")

@@ -1,7 +1,7 @@
 """The one exception family users see: every error carries a span and renders as file:line:col."""
 from __future__ import annotations
 
-from .source import Span
+from .source import Span, printable
 
 
 class SpecError(Exception):
@@ -17,12 +17,14 @@ class SpecError(Exception):
         return self.render()
 
     def render(self) -> str:
-        """``file:line:col: message``, the source line, a caret line, then the hint if any."""
+        """``file:line:col: message``, the source line, a caret line, then the hint if any; characters
+        unsafe on a terminal are shown escaped (``source.printable``)."""
+        message = printable(self.message)
         if self.span is None:
-            head = self.message
+            head = message
         else:
-            head = f"{self.span.location()}: {self.message}\n{self.span.caret()}"
-        return head if self.hint is None else f"{head}\n  hint: {self.hint}"
+            head = f"{printable(self.span.location())}: {message}\n{self.span.caret()}"
+        return head if self.hint is None else f"{head}\n  hint: {printable(self.hint)}"
 
 
 class SpecSyntaxError(SpecError):

@@ -24,12 +24,23 @@ def grammar_parser(name: str) -> lark.Lark:
     return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=False)
 
 
-def parse_prop_token(token: str) -> tuple[str, Optional[str]]:
-    """Split a PROP token into (segment, option); a quoted option is JSON-unescaped."""
-    segment, dot, option = token.partition(".")
-    if not dot:
-        return segment, None
-    return segment, (json.loads(option) if option.startswith('"') else option)
+def parse_prop_token(token, where: Optional[Embedded] = None) -> tuple[str, Optional[str]]:
+    """Split a PROP token (a Lark token, or text) into (segment, option); a quoted option is
+    JSON-unescaped. Raises SpecSyntaxError, located in ``where``, for a bad escape or a raw control
+    character (a line break) inside the quotes."""
+    segment, dot, option = str(token).partition(".")
+    if not dot or not option.startswith('"'):
+        return segment, (option if dot else None)
+    try:
+        return segment, json.loads(option)
+    except json.JSONDecodeError as err:
+        at = len(segment) + 1 + err.pos
+        start = getattr(token, "start_pos", 0) or 0
+        where = where or standalone(str(token), "<proposition>")
+        problem = ("a raw control character such as a line break" if err.msg.startswith("Invalid control")
+                   else err.msg.lower().replace("\\uxxxx", "\\uXXXX"))
+        raise SpecSyntaxError(f"bad quoted option: {problem} (quoted options are JSON strings)",
+                              where.span(start + at, start + at + 2)) from None
 
 
 def syntax_error(err: lark.exceptions.LarkError, where: Embedded, what: str, grammar: str, text: str) -> SpecSyntaxError:
@@ -86,7 +97,7 @@ class _ToFormula(lark.Transformer):
 
     def prop(self, children):
         token = children[0]
-        segment, option = parse_prop_token(str(token))
+        segment, option = parse_prop_token(token, self.where)
         return Prop(segment, option, self.where.span(token.start_pos, token.end_pos))
 
     @lark.v_args(meta=True)

@@ -29,7 +29,7 @@ class _ToPattern(lark.Transformer):
     def atom(self, children):
         token = children[0]
         span = self.where.span(token.start_pos, token.end_pos)
-        return PAtom(Prop(*parse_prop_token(str(token)), span=span), span)
+        return PAtom(Prop(*parse_prop_token(token, self.where), span=span), span)
 
     @lark.v_args(meta=True)
     def seq(self, meta, children):

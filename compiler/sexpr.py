@@ -38,6 +38,7 @@ class SList:
 
 
 SExpr = Union[Atom, SList]
+MAX_NESTING = 100  # lists inside lists; the reference specs nest a handful, the passes on patterns recurse
 UNTIL = re.compile(r"until(?:_(\d+))?(?:_(\d+))?\Z")
 
 
@@ -45,7 +46,23 @@ def read_sexprs(source: Source) -> list[SExpr]:
     """Parse s-expression text into atoms and lists with spans. Raises SpecSyntaxError."""
     where = shifted(source, source.text, 0)
     tree = parse_text("sexpr", source.text, where, "s-expression")
+    _check_depth(tree, source)
     return [_to_sexpr(child, source) for child in tree.children]
+
+
+def _check_depth(tree: lark.Tree, source: Source) -> None:
+    """Raise SpecSyntaxError at the first list nested more than MAX_NESTING deep (the conversion and
+    the pattern passes recurse)."""
+    stack = [(child, 1) for child in tree.children]
+    while stack:
+        node, depth = stack.pop()
+        if not (isinstance(node, lark.Tree) and node.data == "list"):
+            continue
+        if depth > MAX_NESTING:
+            raise SpecSyntaxError(f"the s-expression is nested more than {MAX_NESTING} lists deep",
+                                  Span(source, node.meta.start_pos, node.meta.start_pos + 1),
+                                  "flatten it: (next A B C ...) takes any number of items")
+        stack.extend((child, depth + 1) for child in node.children)
 
 
 def _to_sexpr(node, source: Source) -> SExpr:
@@ -60,7 +77,7 @@ def _to_sexpr(node, source: Source) -> SExpr:
 def _string(token: str, span: Span) -> str:
     """The value of a double-quoted string (JSON escapes). Raises SpecSyntaxError for a bad escape."""
     try:
-        return json.loads(token)
+        return json.loads(token, strict=False)  # raw line breaks and tabs are allowed in the dialect
     except json.JSONDecodeError as err:
         escape = token[err.pos:err.pos + 2]
         raise SpecSyntaxError(f"invalid escape '{escape}' in string", span.sub(err.pos, err.pos + 2)) from None
@@ -141,10 +158,10 @@ def _behavior(form: SExpr, states: set[str]) -> Pattern:
 
 
 def _operator(op: str | None, args: list[Pattern], form: SList) -> Pattern:
-    if op == "next" and args:
-        return PSeq(tuple(args), form.span)
+    if op == "next" and args:  # nested sequences and choices are flattened, as the pattern parser does
+        return PSeq(_flatten(PSeq, args), form.span)
     if op == "or" and args:
-        return PAlt(tuple(args), form.span)
+        return PAlt(_flatten(PAlt, args), form.span)
     if op == "always" and len(args) == 1:
         return PRepeat(args[0], 0, None, form.span)
     match = UNTIL.match(op or "")
@@ -154,6 +171,11 @@ def _operator(op: str | None, args: list[Pattern], form: SList) -> Pattern:
     raise SpecSemanticError(f"unknown or malformed operator {op!r}", form.span,
                             "operators: (next E...) (or E...) (always E) (until E STOP) (until_N E STOP) "
                             "(until_MIN_MAX E STOP)")
+
+
+def _flatten(kind, args: list[Pattern]) -> tuple:
+    """``args`` with the items of any ``kind`` node spliced in: (next a (next b c)) is (next a b c)."""
+    return tuple(item for arg in args for item in (arg.items if isinstance(arg, kind) else (arg,)))
 
 
 def _until_bounds(match, form: SList) -> tuple[int, int | None]:

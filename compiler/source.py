@@ -1,6 +1,7 @@
 """Source text with positions: spans and caret rendering for error messages."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 
@@ -56,13 +57,52 @@ class Span:
         return f"{self.source.name}:{self.line}:{self.col}"
 
     def caret(self) -> str:
-        """The source line followed by a caret line under the span (at least one caret)."""
+        """The source line followed by a caret line under the span (at least one caret). Characters a
+        terminal would act on (control characters, lone surrogates, non-characters) are shown escaped,
+        as ``\\x7f``, and the caret stays under the escaped form; a line longer than CARET_WINDOW
+        characters is cut around the span, the cuts marked ``…``."""
         line, col = self.line, self.col
         text = self.source.line_text(line)
         end_line, end_col = self.source.line_col(self.end)
-        width = (end_col - col) if end_line == line else len(text) - col + 1
-        marker = " " * (col - 1) + "^" * max(1, width)
-        return f"    {text}\n    {marker}"
+        start, end = col - 1, (end_col - 1 if end_line == line else len(text))
+        lo, hi = max(0, start - CARET_WINDOW // 2), max(end, start + CARET_WINDOW // 2)
+        head, tail = ("…" if lo > 0 else ""), ("…" if hi < len(text) else "")
+        before = head + printable(text[lo:start])
+        marked = printable(text[start:max(end, start)])
+        marker = " " * len(before) + "^" * max(1, min(len(marked), CARET_WINDOW))
+        return f"    {head}{printable(text[lo:hi])}{tail}\n    {marker}"
+
+
+CARET_WINDOW = 160
+
+
+def _unsafe(char: str) -> bool:
+    """A character that must not reach a terminal raw: control characters other than tab, lone
+    surrogates (not encodable as UTF-8) and Unicode non-characters."""
+    code = ord(char)
+    if char == "\t":
+        return False
+    return (unicodedata.category(char) in ("Cc", "Cs") or 0xFDD0 <= code <= 0xFDEF
+            or (code & 0xFFFE) == 0xFFFE)
+
+
+def escape_char(char: str) -> str:
+    """``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN`` for one character."""
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is unsafe on a terminal escaped (see ``_unsafe``); line
+    breaks are kept."""
+    if text.isprintable():
+        return text
+    return "".join(escape_char(c) if c != "\n" and _unsafe(c) else c for c in text)
+
+
+def normalise_newlines(text: str) -> str:
+    """Text with Windows (CRLF) and old Mac (CR) line endings read as LF, as users write them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def whole(source: Source) -> Span:

@@ -6,7 +6,7 @@ import json
 import pydantic
 
 from .ast import Content, Example, Limits, Prompt, Rule, Segment, Spec, Tool, ToolCall
-from .checks import check_content, check_spec
+from .checks import check_content, check_decodable, check_spec
 from .errors import SpecSemanticError
 from .ltl import parse_formula
 from .patterns import parse_pattern
@@ -97,6 +97,9 @@ def _segment(name: str, seg: SegmentModel, located: Located) -> Segment:
     content = _content(seg)
     if content.kind != "text":
         check_content(content, _content_locator(located, path + (content.kind,), content))
+    if seg.by == "model":
+        key = content.kind if content.kind != "text" else "end"
+        check_decodable(content, seg.end, lambda: located.key_span(path + (key,)))
     return Segment(name, seg.tag, seg.by, content, seg.end, seg.input, tool, seg.description,
                    located.key_span(path))
 

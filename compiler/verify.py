@@ -202,15 +202,19 @@ def load_examples(path) -> list:
 
 def _literal_examples(source) -> list:
     import ast
+    import warnings
 
     from .errors import SpecSyntaxError
     from .source import Span, embed
 
     try:
-        tree = ast.parse(source.text, mode="eval").body
-    except SyntaxError as err:
-        offset = source.offset(err.lineno or 1, err.offset or 1)
-        raise SpecSyntaxError(f"not a literal list of examples: {err.msg}", Span(source, offset, offset + 1)) from None
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": the literal is still read
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source.text, mode="eval").body
+    except (SyntaxError, ValueError) as err:  # ValueError: a NUL byte in the file
+        offset = source.offset(getattr(err, "lineno", None) or 1, getattr(err, "offset", None) or 1)
+        message = getattr(err, "msg", None) or str(err)
+        raise SpecSyntaxError(f"not a literal list of examples: {message}", Span(source, offset, offset + 1)) from None
     if isinstance(tree, ast.Dict):
         tree = next((v for k, v in zip(tree.keys, tree.values)
                      if isinstance(k, ast.Constant) and k.value == "examples"), tree)

@@ -1,12 +1,15 @@
 """YAML (safe loading only) into plain data plus the source span of every key and value."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
 
 from .errors import SpecSemanticError, SpecSyntaxError
-from .source import Source, Span
+from .source import Source, Span, escape_char
+
+MAX_DEPTH = 100  # nested mappings and lists; specs need a handful, PyYAML's composer recurses
 
 Path = tuple  # keys (str) and list indices (int) from the document root
 
@@ -40,10 +43,14 @@ def _span(source: Source, node: yaml.Node) -> Span:
 
 
 def load_yaml(source: Source) -> Located:
-    """Parse YAML safely. Raises SpecSyntaxError (located) for malformed YAML, SpecSemanticError for
-    duplicate keys or non-scalar keys."""
+    """Parse YAML safely. Raises SpecSyntaxError (located) for malformed YAML, characters YAML forbids
+    and nesting deeper than MAX_DEPTH; SpecSemanticError for duplicate keys, non-scalar keys and values
+    YAML's safe rules reject."""
     try:
+        _check_depth(source)
         node = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as err:
+        raise _reader_error(err, source) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         offset = mark.index if mark is not None else 0
@@ -55,14 +62,49 @@ def load_yaml(source: Source) -> Located:
     return located
 
 
+def _reader_error(err: yaml.reader.ReaderError, source: Source) -> SpecSyntaxError:
+    """A located error for a character YAML forbids anywhere, even in a comment."""
+    offset = err.position
+    char = chr(err.character) if isinstance(err.character, int) else str(err.character)
+    shown = escape_char(char) if len(char) == 1 else repr(char)
+    return SpecSyntaxError(f"YAML forbids the character {shown} (control characters other than tab and line "
+                           "breaks, lone surrogates, U+FFFE and U+FFFF), even in comments",
+                           Span(source, offset, offset + 1), "write it as an escape in a double-quoted string, "
+                           "e.g. \"\\x7f\", or remove it")
+
+
+def _check_depth(source: Source) -> None:
+    """Raise SpecSyntaxError at the first mapping or list nested deeper than MAX_DEPTH (read from the
+    event stream, which is not recursive)."""
+    depth = 0
+    for event in yaml.parse(source.text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                start = event.start_mark.index
+                raise SpecSyntaxError(f"the YAML is nested more than {MAX_DEPTH} mappings or lists deep",
+                                      Span(source, start, start + 1))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _scalar(node: yaml.ScalarNode, source: Source):
     """A scalar's value by YAML's safe rules. Raises SpecSemanticError (located) for values those rules
-    reject, e.g. an impossible timestamp."""
+    reject, e.g. an impossible timestamp, and for strings with a lone surrogate (an escape such as
+    ``"\\ud800"``: no UTF-8 text can hold it)."""
     try:
-        return yaml.SafeLoader("").construct_object(node)
-    except yaml.YAMLError as err:
+        value = yaml.SafeLoader("").construct_object(node)
+    except (yaml.YAMLError, ValueError, OverflowError) as err:  # e.g. 2024-13-45: "month must be in 1..12"
         raise SpecSemanticError(f"invalid YAML value: {getattr(err, 'problem', None) or err}",
                                 _span(source, node)) from None
+    if isinstance(value, str) and _SURROGATE.search(value):
+        char = _SURROGATE.search(value).group()
+        raise SpecSemanticError(f"the string holds a lone surrogate {escape_char(char)}, which no UTF-8 text can "
+                                "hold", _span(source, node))
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _convert(node: yaml.Node, path: Path, key_span, located: Located):

@@ -15,10 +15,30 @@ import typer
 
 from .compiler.errors import SpecError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compile LTLf agent specs into automata, check them, verify prompts against them.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Compile LTLf agent specs into automata, check them, verify prompts against them, run and "
+                       "evaluate the agents on a local model.")
 
-SpecArg = typer.Argument(..., help="A spec file: YAML, or the reference s-expression dialect.", show_default=False)
+SpecArg = typer.Argument(..., help="A spec file: YAML, or the reference s-expression dialect.", show_default=False,
+                         metavar="SPEC")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"ltlagent {version('ltlagent')}")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            typer.echo("ltlagent (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print the version and exit.")):
+    """Compile LTLf agent specs into automata, check them, verify prompts against them, run and evaluate
+    the agents on a local model."""
 
 
 class Failed(Exception):
@@ -48,7 +68,7 @@ def _load(path: Path):
     return load(path)
 
 
-@app.command("compile")
+@app.command("compile", short_help="Write the minimal automaton as a JSON artifact.")
 def compile_cmd(spec: Path = SpecArg,
                 output: Optional[Path] = typer.Option(None, "-o", "--output",
                                                       help="Write the JSON artifact here (default: stdout).")):
@@ -69,14 +89,17 @@ def compile_cmd(spec: Path = SpecArg,
         _echo(f"{summary} -> {output}")
 
 
-@app.command()
+@app.command(short_help="Prove the spec sound: satisfiable, live, finishable.")
 def check(spec: Path = SpecArg):
     """Is the spec satisfiable, is every segment reachable, can runs finish within the limits, and can the
     agent finish whatever the environment does? Exit 1 on any error."""
     from .compiler.analysis import analyse
     from .compiler.api import compile as compile_spec
+    from .compiler.tools import check_runnable
 
-    compiled = compile_spec(_load(spec))
+    loaded = _load(spec)
+    check_runnable(loaded)
+    compiled = compile_spec(loaded)
     findings = analyse(compiled)
     _echo(f"{spec}: {compiled.spec.name}, {_count(len(compiled.automaton.delta), 'state')} over "
           f"{_count(len(compiled.alphabet), 'letter')}")
@@ -88,7 +111,7 @@ def check(spec: Path = SpecArg):
         raise Failed()
 
 
-@app.command()
+@app.command(short_help="Check few-shot examples against the spec.")
 def verify(spec: Path = SpecArg,
            prompts: Optional[list[Path]] = typer.Argument(
                None, help="Prompt files or folders: text with examples separated by '---' lines, or .json / .py "
@@ -138,7 +161,7 @@ def _report_example(result) -> None:
         _echo(f"    allowed here: {', '.join(v.allowed)}")
 
 
-@app.command()
+@app.command(short_help="Draw the automaton (dot, mermaid, svg).")
 def show(spec: Path = SpecArg,
          fmt: str = typer.Option("dot", "--format", "-f", help="dot, mermaid or svg."),
          output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write here (default: stdout).")):
@@ -182,9 +205,10 @@ def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, 
     return EngineOptions(engine=engine, model=model, device=device, dtype=dtype, threads=threads)
 
 
-@app.command("run")
+@app.command("run", short_help="Run the agent on a local model.")
 def run_cmd(spec: Path = SpecArg,
-        task: str = typer.Option("", "--task", "-t", help="The task: fills the spec's task segment."),
+        task: Optional[str] = typer.Option(None, "--task", "-t", help="The task: fills the spec's task segment "
+                                           "(required when the spec has one)."),
         docs: Optional[Path] = typer.Option(None, "--docs", help="JSONL document store for search / lookup."),
         model: Optional[str] = typer.Option(None, "--model", "-m",
                                             help="Local HF model dir, a .gguf file, or a cached hub id "
@@ -205,20 +229,27 @@ def run_cmd(spec: Path = SpecArg,
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
         dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
     """Run the spec's agent on a local model: every finished run satisfies the spec."""
+    from .compiler.tools import check_runnable
     from .runner import run_command
     from .runtime.engines.base import Sampling
 
+    loaded = _load(spec)
+    needs_task = [s.name for s in loaded.segments if s.input == "task"]
+    if needs_task and task is None:
+        raise typer.BadParameter(f"the spec fills segment {needs_task[0]!r} with the task (input: task); give "
+                                 "--task TEXT", param_hint="--task")
+    check_runnable(loaded)
     engine_options = _engine_options(engine, model, device, dtype, threads)
-    ok = run_command(spec=_load(spec), spec_path=spec, task=task, docs=docs, engine=engine_options,
+    ok = run_command(spec=loaded, spec_path=spec, task=task or "", docs=docs, engine=engine_options,
                      sampling=Sampling(temperature, top_p, seed), prompt_file=prompt_file, trace=trace,
                      as_json=as_json, reference=reference)
     if not ok:
         raise Failed()
 
 
-@app.command("eval")
+@app.command("eval", short_help="Evaluate agents on a dataset.")
 def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec files (each evaluated in turn).",
-                                                show_default=False),
+                                                show_default=False, metavar="SPEC"),
              data: Path = typer.Option(..., "--data", help="JSONL dataset (HotpotQA items or GSM8K items)."),
              task: str = typer.Option(..., "--task", help="hotpotqa or gsm8k."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items."),
@@ -233,7 +264,8 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
              threads: Optional[int] = typer.Option(None, "--threads", min=1),
              unconstrained: bool = typer.Option(False, "--unconstrained", help="The ablation: free generation "
                                                 "with stop sequences at env tags, parsed post hoc."),
-             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a PNG."),
+             plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a chart: a .png, "
+                                                 ".pdf or .svg file (needs matplotlib)."),
              engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
              device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
              dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
@@ -242,17 +274,27 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
 
     if task not in ("hotpotqa", "gsm8k"):
         raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
+    from .runtime.eval.report import PLOT_FORMATS
+
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise typer.BadParameter(f"{plot}: --plot draws {', '.join(PLOT_FORMATS)} files", param_hint="--plot")
     if len(specs) > 1 and out.suffix == ".jsonl":
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
     engine_options = _engine_options(engine, model, device, dtype, threads)
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
                           plot=plot)
-    eval_command([_load(spec) for spec in specs], options)
+    from .compiler.tools import check_runnable
+
+    loaded = [_load(spec) for spec in specs]
+    for one in loaded:
+        check_runnable(one)
+    eval_command(loaded, options)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 bad input, 2 usage)."""
+    _tolerant_streams()
     try:
         app(args=argv, prog_name="ltlagent")
     except SystemExit as done:  # click's own exit, usage errors included (code 2)
@@ -270,6 +312,13 @@ def main(argv: Optional[list[str]] = None) -> int:
               "please report it)", err=True)
         return 3
     return 1
+
+
+def _tolerant_streams() -> None:
+    """Text that the terminal's encoding cannot hold is written as backslash escapes, never an error."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def run() -> None:

@@ -55,6 +55,8 @@ def _prepare(compiled, docs, engine, progress):
         agent = Agent.load(compiled, engine, progress=progress)
     except (ModelError, EngineError, DocStoreError, ToolError, ConstraintError) as err:
         raise SpecError(str(err)) from None
+    except ValueError as err:  # outlines-core refusing a token index the compiler could not foresee
+        raise SpecError(f"the runtime cannot decode this spec: {err}") from None
     return agent, toolbox
 
 
@@ -80,6 +82,7 @@ def _examples(compiled, prompt_file: Optional[Path]):
 def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, reference, trace_path) -> dict:
     from .runtime.decode import DecodeError
     from .runtime.engines import EngineError
+    from .runtime.environment import read_user_line
     from .runtime.trace import TraceWriter
 
     writer = TraceWriter(stream)
@@ -94,7 +97,8 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
             printer(kind, payload)
 
     try:
-        result = agent.run(task, toolbox, sampling, examples, on_event, reference=reference)
+        result = agent.run(task, toolbox, sampling, examples, on_event, ask_user=read_user_line,
+                           reference=reference)
     except (DecodeError, EngineError) as err:
         if printer is not None:
             typer.echo("")  # end the streamed line before the error
@@ -114,6 +118,8 @@ class StreamPrinter:
             typer.echo(styled(f"{mark}{payload.tag}", colour), nl=False)
         elif kind == "text":
             typer.echo(payload, nl=False)
+        elif kind == "end_of_input":  # the tag of a user turn that never came
+            typer.echo(" (end of input)")
 
 
 def _print_summary(summary: dict, path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ltlagent.compiler.ast import Segment, letter as letter_of
 from .constraints import content_regex
+from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
 from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
@@ -149,11 +150,24 @@ class _Run:
         self.pieces.append(prompt)
         self.feed(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
         while (choice := self.choose_segment()) != STOP:
-            self.segment(choice)
+            try:
+                self.segment(choice)
+            except EndOfInput:
+                self.end_of_input(choice)
+                break
         return RunResult(self.records, self.stopped_by, self.state, self.state in self.d.aut.accepting,
                          self.d.spec.limits.max_tokens - self.tokens_left, self.source.forward_passes,
                          self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces),
                          self.mask_seconds, self.forward_seconds)
+
+    def end_of_input(self, name: str) -> None:
+        """The user's input ended where segment ``name`` began: a normal end of the conversation when
+        the spec accepts the run so far (the unfinished tag is dropped), else a DecodeError."""
+        if self.state not in self.d.aut.accepting:
+            raise DecodeError(f"the input ended before {name!r}, where the spec does not allow the run to end")
+        self.pieces.pop()
+        self.stopped_by = "end of input"
+        self.emit("end_of_input", self.d.spec.segment(name))
 
     # -- which segment comes next ------------------------------------------------------------------
 

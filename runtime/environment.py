@@ -13,6 +13,30 @@ from ltlagent.compiler.ast import Segment
 from .tools.episode import Episode, Grader
 
 
+class EndOfInput(Exception):
+    """Raised by ``ask_user`` when the user's input has ended: the conversation is over. The decode loop
+    ends the run there if the spec accepts it, else stops with an error."""
+
+
+def read_user_line(segment: Segment) -> str:
+    """The user's next line from stdin (without its newline), the tag being already on screen. Raises
+    EndOfInput at the end of input."""
+    import sys
+
+    line = sys.stdin.readline()
+    if not line:
+        raise EndOfInput(segment.name)
+    return line.rstrip("\r\n")
+
+
+def _prompted_line(segment: Segment) -> str:
+    """``input()`` with the tag as its prompt; EndOfInput at the end of input."""
+    try:
+        return input(f"{segment.tag} ")
+    except EOFError:
+        raise EndOfInput(segment.name) from None
+
+
 class Environment:
     """Fills env segments: ``input: task`` with the task, ``input: user`` through ``ask_user``, a tool
     binding through the ToolBox (tool name fixed or taken from the latest option of a choice segment,
@@ -24,7 +48,7 @@ class Environment:
                  grader: Optional[Grader] = None):
         self.task, self.toolbox = task, toolbox
         self.reference, self.grader = reference, grader
-        self.ask_user = ask_user or (lambda segment: input(f"{segment.tag} "))
+        self.ask_user = ask_user or _prompted_line
         self.fallback = fallback or default_fallback(toolbox)
 
     def produce(self, segment: Segment, records: list) -> tuple[str, Optional[dict]]:

@@ -16,6 +16,8 @@ is cheap, and the compiler side of ltlagent never pays for them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -136,6 +138,21 @@ def converted_dir_for(gguf: Path) -> Path:
 # ---------------------------------------------------------------------- conversion
 
 
+@contextlib.contextmanager
+def _bars_only_on_a_terminal(module):
+    """No tqdm progress bars from ``module`` (its ``tqdm`` name; carriage-return spam in logs and pipes)
+    unless stderr is a terminal."""
+    original = getattr(module, "tqdm", None)
+    if original is None or sys.stderr.isatty():
+        yield
+        return
+    module.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        module.tqdm = original
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     """Dequantise ``gguf`` into a float32 transformers model + tokenizer saved in ``out``.
 
@@ -161,9 +178,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         config = AutoConfig.from_pretrained(folder, gguf_file=name, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        parsed = load_gguf_checkpoint(
-            str(gguf), return_tensors=True, model_to_load=model, torch_dtype=torch.float32
-        )
+        with _bars_only_on_a_terminal(sys.modules[load_gguf_checkpoint.__module__]):
+            parsed = load_gguf_checkpoint(
+                str(gguf), return_tensors=True, model_to_load=model, torch_dtype=torch.float32
+            )
     except ModelError:
         raise
     except Exception as exc:

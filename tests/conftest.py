@@ -9,6 +9,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from tiers import FAST  # noqa: E402
+
+settings.register_profile("fast", max_examples=10, deadline=None)
+if FAST:
+    settings.load_profile("fast")
+
+MODEL_FIXTURES = {"embedded_model", "embedded_conversion", "llama_engine", "transformers_engine"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the embedded model is marked ``model`` (make test-fast skips them)."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")

@@ -280,6 +280,7 @@ def test_cli_engine_usage_errors_exit_2():
         assert done.returncode == 2 and flag in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.model
 @needs_llamacpp
 def test_cli_runs_on_llamacpp_and_records_the_engine(tmp_path):
     trace = tmp_path / "t.jsonl"
@@ -292,6 +293,7 @@ def test_cli_runs_on_llamacpp_and_records_the_engine(tmp_path):
     assert "Traceback" not in done.stderr and "warning" not in done.stderr.lower().replace("warning: the spec", "")
 
 
+@pytest.mark.model
 def test_cli_transformers_engine_prints_no_deprecation_noise(tiny_model_path, tmp_path):
     done = cli("run", "specs/direct.yaml", "--task", "What is 2+2?", "--engine", "transformers", "--model",
                str(tiny_model_path), "--dtype", "bfloat16", "--device", "cpu", "--trace", str(tmp_path / "t.jsonl"))
@@ -322,6 +324,7 @@ def test_llamacpp_unconstrained_ablation_rewinds_at_env_tags(llama_engine):
         assert verdict(compiled, result)["satisfied"]
 
 
+@pytest.mark.model
 @needs_llamacpp
 def test_cli_eval_on_llamacpp_writes_results(tmp_path):
     out = tmp_path / "results"

@@ -107,7 +107,7 @@ def test_eval_refuses_two_specs_of_one_name_before_running(tmp_path, capsys):
 def test_eval_refuses_a_bad_plot_file_before_running(tmp_path, capsys):
     code = main(["eval", str(SPECS / "cot.yaml"), "--data", str(GSM8K), "--task", "gsm8k",
                  "--out", str(tmp_path / "res"), "--plot", str(tmp_path / "p.txt"), "--model", str(tmp_path / "m")])
-    assert code == 1 and "p.txt: --plot draws" in capsys.readouterr().err
+    assert code == 2 and "p.txt: --plot draws" in capsys.readouterr().err  # a usage error
     assert not (tmp_path / "res").exists()
 
 

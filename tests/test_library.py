@@ -10,6 +10,7 @@ import ltlagent
 from ltlagent.compiler.analysis import analyse
 from ltlagent.compiler.verify import check_example, content_problem
 from paths import SPECS
+from tiers import examples
 
 SPEC_PATHS = sorted(SPECS.glob("*.yaml"))
 LIBRARY = ("chat", "cot", "direct", "pass", "pass_list", "react", "react_calc", "reflexion", "rewoo")
@@ -215,7 +216,7 @@ def test_grammar_contents_agree_between_runtime_and_verify(path):
         if segment.content.kind != "grammar":
             continue
 
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.from_regex(re.compile(grammar_regex(segment.content.value)), fullmatch=True))
         def agrees(text):
             assert content_problem(segment, text) is None, text

@@ -18,6 +18,8 @@ from ltlagent.runtime.trace import verdict
 
 from paths import REPO, SPECS, reference_spec_paths
 
+pytestmark = pytest.mark.model  # whole episodes on the tiny model: make test-fast skips them
+
 DOCS = REPO / "specs" / "docs" / "demo.jsonl"
 QUESTION = "Which river flows through the city where the Eiffel Tower stands?"
 

@@ -38,12 +38,13 @@ from ltlagent.compiler.automaton import equivalent_states  # noqa: E402
 from ltlagent.compiler.errors import SpecSemanticError, SpecSyntaxError  # noqa: E402
 from ltlagent.compiler.ltl import format_formula, parse_formula  # noqa: E402
 from ltlagent.compiler.patterns import format_pattern, parse_pattern, pattern_automaton  # noqa: E402
+from tiers import examples as scaled  # noqa: E402
 
 SHORT_TRACES = tuple(all_traces(ALPHABET, 4))  # 1 + 5 + 25 + 125 + 625 traces, the empty one included
 
 
 def examples(n: int) -> settings:
-    return settings(max_examples=n, deadline=None,
+    return settings(max_examples=scaled(n), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ltlagent.runtime import models, vocab
 from ltlagent.runtime.models import ModelError, load_model, resolve_model
+from tiers import examples
 
 
 # ------------------------------------------------------------------ cache location
@@ -247,7 +248,7 @@ def test_token_bytes_round_trip_examples(tiny_tokenizer, text):
     assert b"".join(tb[i] for i in ids) == text.encode("utf-8")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.text(
         alphabet=st.one_of(

@@ -14,6 +14,7 @@ from ltlagent.compiler.sexpr import UNTIL, Atom, SList, read_sexprs
 from ltlagent.compiler.source import Source
 
 from paths import needs_reference, reference_spec_paths
+from tiers import examples
 
 
 def behaviour_form(path):
@@ -99,7 +100,7 @@ def test_reference_spec_accepts_exactly_the_reference_language(path):
 
 
 @needs_reference
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data())
 def test_reference_specs_on_uniform_random_traces(data):
     path = data.draw(st.sampled_from(reference_spec_paths()))

@@ -1,0 +1,156 @@
+"""Segment content as regular expressions over characters, and whether the runtime can decode it.
+
+A model segment is written as ``TAG`` + one space + content + ``END`` (the space is the natural start of
+the first token after a tag, and the content is exactly what follows it). Lengths are never bounded in
+the regex (bounded repeats blow up the token index): token budgets bound them in the decode loop instead.
+
+The runtime decodes regular content through outlines-core's regex engine (Rust ``regex-automata``), which
+is not Python's ``re``: ``decoding_problem`` builds the same index over a vocabulary of the 256 single
+bytes, so a spec that loads is one the runtime can decode (for regexes and grammars; JSON Schemas are
+checked as far as outlines-core translates them, since their automata can take minutes to build).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import Optional
+
+
+class ContentError(ValueError):
+    """A content constraint the runtime cannot decode under (e.g. a recursive grammar)."""
+
+
+def content_regex(segment) -> str:
+    """The regex of what follows a segment's tag: one space, the content, END. Raises ContentError for
+    choice segments (decoded from their options) and recursive grammars."""
+    kind, value, end = segment.content.kind, segment.content.value, segment.end
+    if kind == "choice":
+        raise ContentError(f"choice segment {segment.name!r} is decoded from its options, not a regex")
+    return body_regex(kind, value, end)
+
+
+def body_regex(kind: str, value: Optional[str], end: str) -> str:
+    """``" " + content + END`` as a regex, for content of ``kind`` (text, regex, json, grammar)."""
+    if kind == "text":
+        body = f"[^{_class_escape(end[0])}]*" if end else ".*"
+    elif kind == "regex":
+        body = f"(?:{value})"
+    elif kind == "json":
+        body = f"(?:{json_regex(value)})"
+    else:
+        body = f"(?:{grammar_regex(value)})"
+    return f" {body}{re.escape(end)}"
+
+
+def _class_escape(char: str) -> str:
+    return "\\n" if char == "\n" else re.escape(char)
+
+
+def json_regex(schema_text: str) -> str:
+    """The regex outlines-core derives from a JSON Schema (compact whitespace). Raises ContentError for
+    a schema outlines-core does not support."""
+    from outlines_core.json_schema import build_regex_from_schema
+
+    try:
+        return build_regex_from_schema(schema_text, whitespace_pattern=r"[ ]?")
+    except (ValueError, RuntimeError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ContentError(f"the runtime cannot decode this JSON Schema: {first}") from None
+
+
+def grammar_regex(grammar: str) -> str:
+    """The regex of a regular Lark grammar (no recursion other than the repetition Lark derives from
+    ``*`` and ``+``); ``%ignore`` terminals may appear between any two terminals. Raises ContentError
+    for recursive grammars."""
+    import lark
+
+    parser = lark.Lark(grammar, start="start", parser="earley", lexer="basic")
+    rules: dict[str, list[list[str]]] = {}
+    for rule in parser.rules:
+        rules.setdefault(rule.origin.name, []).append([s.name for s in rule.expansion])
+    terminals = {t.name: t.pattern.to_regexp() for t in parser.terminals}
+    ignore = "|".join(f"(?:{terminals[name]})" for name in parser.ignore_tokens) if parser.ignore_tokens else ""
+    sep = f"(?:{ignore})*" if ignore else ""
+    return sep + _rule_regex("start", rules, terminals, sep, ()) + sep
+
+
+def _rule_regex(name: str, rules, terminals, sep: str, stack: tuple) -> str:
+    if name in terminals:
+        return f"(?:{terminals[name]})"
+    if name in stack:
+        raise ContentError(f"grammar rule {name!r} is recursive; grammar segments must be regular (no "
+                           "recursion other than * and +): the runtime does not decode context-free content")
+    expansions = rules[name]
+    base = [e for e in expansions if not e or e[0] != name]
+    loops = [e[1:] for e in expansions if e and e[0] == name]
+    inner = stack + (name,)
+    alt = "|".join(_sequence(e, rules, terminals, sep, inner) for e in base)
+    if not loops:
+        return f"(?:{alt})"
+    loop = "|".join(_sequence(e, rules, terminals, sep, inner) for e in loops)
+    return f"(?:(?:{alt})(?:{sep}(?:{loop}))*)"
+
+
+def _sequence(symbols, rules, terminals, sep: str, stack: tuple) -> str:
+    return sep.join(_rule_regex(s, rules, terminals, sep, stack) for s in symbols)
+
+
+def decoding_problem(kind: str, value: str, end: str) -> Optional[str]:
+    """Why the runtime could not decode content of ``kind`` with this ``value`` and END, or None.
+    Regexes and grammars are built into the runtime's index (over single bytes); JSON Schemas are
+    translated, and every ``pattern`` in them is built."""
+    try:
+        if kind == "json":
+            import json
+
+            json_regex(value)
+            problems = [regex_problem(p) for p in _schema_patterns(json.loads(value))]
+            return next((f"a 'pattern' in the schema: {p}" for p in problems if p), None)
+        return regex_problem(body_regex(kind, value, end))
+    except ContentError as err:
+        return str(err)
+
+
+def _schema_patterns(schema) -> list[str]:
+    """Every string under a ``pattern`` key of a JSON Schema (iteratively)."""
+    found, stack = [], [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found += [v for k, v in node.items() if k == "pattern" and isinstance(v, str)]
+            stack += list(node.values())
+        elif isinstance(node, list):
+            stack += node
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def regex_problem(regex: str) -> Optional[str]:
+    """Why outlines-core cannot index ``regex`` (as the runtime will), or None."""
+    from outlines_core import Index
+
+    try:
+        Index(regex, _byte_vocabulary())
+    except (ValueError, RuntimeError) as err:
+        return _explain(str(err))
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_vocabulary():
+    from outlines_core import Vocabulary
+
+    return Vocabulary(256, {bytes([b]): [b] for b in range(256)})
+
+
+def _explain(message: str) -> str:
+    if "unsupported regex feature" in message:
+        return ("the runtime's regex engine cannot decode it: word boundaries (\\b, \\B) and other "
+                "look-around assertions are not supported")
+    if "incompatible" in message:
+        return ("no text matches it after the segment's tag: the content must match the whole regex, so "
+                "anchors (^, $, \\A, \\Z) can never match inside a transcript; drop them")
+    if "exceeds limit" in message:
+        return "its automaton is too large for the runtime; simplify it"
+    return ("the runtime's regex engine cannot decode it: look-arounds, back-references, conditionals and "
+            "Python-only syntax (e.g. an unescaped '[' inside a class, or a lone '{') are not supported")
