@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from .compiler.errors import SpecError
+from .compiler.source import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Compile LTLf agent specs into automata, check them, verify prompts against them, run and "
@@ -103,10 +104,10 @@ def check(spec: Path = SpecArg):
     findings = analyse(compiled)
     _echo(f"{spec}: {compiled.spec.name}, {_count(len(compiled.automaton.delta), 'state')} over "
           f"{_count(len(compiled.alphabet), 'letter')}")
-    for finding in findings:
-        _echo(f"{_style(finding.level)}  {finding.check}: {finding.message}")
+    for finding in findings:  # rule texts and option names may hold control characters: shown escaped
+        _echo(f"{_style(finding.level)}  {finding.check}: {printable(finding.message)}")
         for line in finding.detail:
-            _echo(f"           {line}")
+            _echo(f"           {printable(line)}")
     if any(f.level == "error" for f in findings):
         raise Failed()
 
@@ -155,10 +156,10 @@ def _report_example(result) -> None:
         _echo(f"{_style('ok')}  example {result.index}: {len(result.trace)} segments")
         return
     v = result.violation
-    _echo(f"{_style('error')}  example {result.index}: {v.span.location()}: {v.message}")
+    _echo(f"{_style('error')}  example {result.index}: {v.span.location()}: {printable(v.message)}")
     _echo(v.span.caret())
     if v.allowed:
-        _echo(f"    allowed here: {', '.join(v.allowed)}")
+        _echo(f"    allowed here: {printable(', '.join(v.allowed))}")
 
 
 @app.command(short_help="Draw the automaton (dot, mermaid, svg).")

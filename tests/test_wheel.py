@@ -63,7 +63,9 @@ def venv(wheel, tmp_path_factory) -> Path:
 
 # The runtime's heavy dependencies: left out of the fresh venv, which proves the compiler and the CLI's
 # compile-side commands run without them (they are imported only inside the runtime).
-RUNTIME_ONLY = {"torch", "transformers", "gguf", "outlines-core", "safetensors"}
+# outlines-core is not among them: loading a spec builds its content's index (compiler/content.py), so
+# that what loads is what the runtime can decode; it is a small extension without torch.
+RUNTIME_ONLY = {"torch", "transformers", "gguf", "safetensors"}
 
 
 def _requirements(wheel: Path) -> list[str]:
