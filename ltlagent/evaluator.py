@@ -36,8 +36,10 @@ class EvalOptions:
 def eval_command(specs: list, options: EvalOptions) -> list:
     """Evaluate every spec on the data; prints the summary table and returns its rows. Raises SpecError
     for bad input (data, document store, model, tools, constraints, plot file), before any item runs."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .compiler.api import compile as compile_spec
+    from .runner import set_openmp_policy
+
+    set_openmp_policy(options.engine)
     from .runtime.eval.report import ReportError, check_plot
 
     compiled_specs = [compile_spec(spec) for spec in specs]

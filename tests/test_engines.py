@@ -178,8 +178,8 @@ def test_llamacpp_reuses_a_shared_prompt_prefix_across_episodes(llama_engine):
 def test_transformers_rewind_and_dtype(transformers_engine):
     import torch
 
-    session = transformers_engine.session()
-    assert session.feed([1, 2]).dtype == transformers_engine.loaded.model.dtype
+    scores = transformers_engine.session().feed([1, 2])
+    assert scores.dtype == np.float32 and scores.shape == (len(transformers_engine.vocab.token_bytes),)
     bf16 = transformers_engine.loaded.model.dtype == torch.bfloat16
     rewound, expected = _rewound_and_fresh(_Float(transformers_engine))
     assert np.allclose(rewound, expected, atol=0.05 if bf16 else 1e-4)
@@ -197,7 +197,7 @@ class _Float:
 
         class Session:
             length = property(lambda _: inner.length)
-            feed = staticmethod(lambda ids: inner.feed(ids).float().numpy())
+            feed = staticmethod(lambda ids: np.asarray(inner.feed(ids), dtype=np.float32))
             rewind = staticmethod(inner.rewind)
         return Session()
 

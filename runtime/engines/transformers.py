@@ -77,13 +77,14 @@ class TransformersSession:
         from transformers import DynamicCache
 
         self.model, self.device = model, device
+        self.cpu = str(device).startswith("cpu")
         self.cache = DynamicCache(config=model.config)
         self.forward_passes = self.tokens_fed = 0
         self.length = 0  # tokens in the cache
 
     def feed(self, ids: Sequence[int]):
-        """Feed tokens (at least one); returns the next-token logits, a 1-D tensor on the model's device
-        (float32 for float32 models, else the model's dtype)."""
+        """Feed tokens (at least one); returns the next-token logits: on the CPU a float32 numpy array (a
+        view for float32 models), on a GPU a 1-D tensor on the device, in the model's dtype."""
         import torch
 
         if not ids:
@@ -94,7 +95,8 @@ class TransformersSession:
         self.forward_passes += 1
         self.tokens_fed += len(ids)
         self.length += len(ids)
-        return out.logits[0, -1]
+        logits = out.logits[0, -1]
+        return logits.float().numpy() if self.cpu else logits
 
     def rewind(self, length: int) -> None:
         """Forget every token after the first ``length`` (the next ``feed`` continues from there). Raises
