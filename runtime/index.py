@@ -147,16 +147,12 @@ class IndexPaths:
         is reachable)."""
         import numpy as np
 
+        far = np.iinfo(np.int64).max // 2
         if self._dense is None:
-            size = max(max(self.dist, default=0), int(states.max(initial=0))) + 1
-            dense = np.full(size, np.iinfo(np.int64).max // 2, dtype=np.int64)
-            dense[list(self.dist)] = list(self.dist.values())
-            self._dense = dense
-        if len(states) and int(states.max()) >= len(self._dense):
-            grown = np.full(int(states.max()) + 1, np.iinfo(np.int64).max // 2, dtype=np.int64)
-            grown[:len(self._dense)] = self._dense
-            self._dense = grown
-        return self._dense[states]
+            self._dense = np.full(max(self.dist, default=0) + 1, far, dtype=np.int64)
+            self._dense[list(self.dist)] = list(self.dist.values())
+        inside = states < len(self._dense)
+        return np.where(inside, self._dense[np.where(inside, states, 0)], far)
 
     @classmethod
     def compute(cls, index, eos_token_id: int) -> "IndexPaths":
