@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
-
 from ltlagent.compiler.ast import Segment, letter as letter_of
 from .constraints import content_regex
 from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
+from .steps import TokenSteps
 from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
 
 STOP = "<stop>"
@@ -62,6 +61,7 @@ class RunResult:
     transcript: str
     mask_seconds: list[float] = field(default_factory=list)     # per sampled token: mask + pick
     forward_seconds: list[float] = field(default_factory=list)  # per forward call
+    engine: dict = field(default_factory=dict)                  # a serving engine's counters (requests, …)
 
     @property
     def letters(self) -> list[str]:
@@ -122,43 +122,35 @@ class Decoder:
 
 class _Run:
     def __init__(self, decoder: Decoder, source, sampler, environment, on_event):
-        self.d, self.source, self.sampler, self.env, self.emit = decoder, source, sampler, environment, on_event
+        self.d, self.env, self.emit = decoder, environment, on_event
+        self.steps = steps_for(decoder, source, sampler, self.show)
         self.state = decoder.aut.initial
         self.segments_left = decoder.spec.limits.max_segments
         self.tokens_left = decoder.spec.limits.max_tokens
         self.records: list[SegmentRecord] = []
         self.pieces: list[str] = []
-        self.logits = None
-        self.mask_seconds: list[float] = []
-        self.forward_seconds: list[float] = []
 
-    def feed(self, ids: list[int]) -> None:
-        started = time.perf_counter()
-        self.logits = self.source.feed(ids)
-        self.forward_seconds.append(time.perf_counter() - started)
-
-    def pick(self, allowed_of, extra: float = 0.0) -> int:
-        """Sample among the allowed tokens; the time to build the mask (plus ``extra`` already spent on
-        it) and to pick is recorded."""
-        started = time.perf_counter()
-        token = self.sampler.pick(self.logits, allowed_of())
-        self.mask_seconds.append(time.perf_counter() - started + extra)
-        return token
+    def show(self, ids: list[int]) -> None:
+        """Model-written tokens join the transcript and are shown as they come."""
+        piece = self.d.vocab.text(ids)
+        self.pieces.append(piece)
+        self.emit("text", piece)
 
     def go(self, prompt: str) -> RunResult:
         started = time.perf_counter()
         self.pieces.append(prompt)
-        self.feed(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
+        self.steps.prefill(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
         while (choice := self.choose_segment()) != STOP:
             try:
                 self.segment(choice)
             except EndOfInput:
                 self.end_of_input(choice)
                 break
+        counters = self.steps.counters()
         return RunResult(self.records, self.stopped_by, self.state, self.state in self.d.aut.accepting,
-                         self.d.spec.limits.max_tokens - self.tokens_left, self.source.forward_passes,
-                         self.source.tokens_fed, time.perf_counter() - started, "".join(self.pieces),
-                         self.mask_seconds, self.forward_seconds)
+                         self.d.spec.limits.max_tokens - self.tokens_left, counters.forward_passes,
+                         counters.tokens_fed, time.perf_counter() - started, "".join(self.pieces),
+                         counters.mask_seconds, counters.forward_seconds, counters.engine)
 
     def end_of_input(self, name: str) -> None:
         """The user's input ended where segment ``name`` began: a normal end of the conversation when
@@ -193,35 +185,15 @@ class _Run:
         if keys == [STOP]:
             return STOP
         sequences = [(k, [self.d.vocab.eos_id] if k == STOP else self.d.tags[k]) for k in keys]
-        key, _ = self.walk(TokenTrie(sequences), stop_token=self.d.vocab.eos_id)
+        key, _ = self.steps.walk(TokenTrie(sequences), stop_token=self.d.vocab.eos_id)
         return key
-
-    def walk(self, trie: TokenTrie, stop_token: Optional[int] = None) -> tuple[object, list[int]]:
-        """Follow a trie with the model (forced runs fed at once); returns (key, tokens fed). The stop
-        token ends the walk without being fed."""
-        node, fed = trie.root, []
-        while not (node.ends and not node.children):
-            run = TokenTrie.forced_run(node)
-            if run:
-                self.feed(run)
-                fed += run
-                for token in run:
-                    node = node.children[token]
-                continue
-            token = self.pick(lambda: self.d.ops.ids(sorted(node.children)))
-            if token == stop_token:  # EOS is offered only as the whole STOP sequence; never fed
-                return node.children[token].ends[0], fed
-            self.feed([token])
-            fed.append(token)
-            node = node.children[token]
-        return node.ends[0], fed
 
     # -- one segment ---------------------------------------------------------------------------------
 
     def segment(self, name: str) -> None:
         d = self.d
         segment = d.spec.segment(name)
-        before, started, passes = self.state, time.perf_counter(), self.source.forward_passes
+        before, started, passes = self.state, time.perf_counter(), self.steps.counters().forward_passes
         self.emit("segment_start", segment)
         tag_ids = d.tags[name]  # already fed while the segment was chosen
         self.pieces.append(segment.tag)
@@ -235,7 +207,8 @@ class _Run:
         self.segments_left -= 1
         option = letter.split(".", 1)[1] if "." in letter else None
         record = SegmentRecord(name, letter, option, text, segment.by, before, self.state, tokens, forced,
-                               self.source.forward_passes - passes, time.perf_counter() - started, tool)
+                               self.steps.counters().forward_passes - passes, time.perf_counter() - started,
+                               tool)
         self.records.append(record)
         self.emit("segment_end", record)
 
@@ -253,7 +226,7 @@ class _Run:
                                   f"spec does not allow here (allowed: {', '.join(self.cands.get(segment.name, ()))})")
         body = f" {text.strip()}{segment.end}" if text.strip() else segment.end
         ids = self.d.vocab.encode(body)
-        self.feed(ids)
+        self.steps.prefill(ids)
         self.pieces.append(body)
         self.emit("text", body)
         return letter, text.strip(), len(ids), len(ids), tool
@@ -268,96 +241,26 @@ class _Run:
         target = d.aut.step(self.state, segment.name)
         budget = int(min(self.tokens_left - tag_tokens - after[target],
                          max(segment.content.max_tokens or DEFAULT_SEGMENT_TOKENS, content.min_tokens)))
-        ids, forced = self.indexed_content(content, budget)
+        ids, forced = self.steps.content(content, budget)
         text = d.vocab.text(ids)
         return segment.name, _strip_content(text, segment.end), len(ids), forced
 
     def choice_content(self, segment: Segment, content: _Content, letters: list[str]):
         options = [a.split(".", 1)[1] for a in letters]
         trie = TokenTrie([(o, content.option_ids[o]) for o in options])
-        option, fed = self.walk(trie)
+        option, fed = self.steps.walk(trie)
         body = self.d.vocab.text(fed)
         self.pieces.append(body)
         self.emit("text", body)
         forced = len(fed) if len(options) == 1 else 0
         return letter_of(segment.name, option), option, len(fed), forced
 
-    def indexed_content(self, content: _Content, budget: int) -> tuple[list[int], int]:
-        """Tokens of one indexed segment within ``budget`` tokens; returns (tokens, how many were forced).
-        Tokens that are the only way on are collected and fed in one call; when the budget only just
-        suffices, the shortest completion is forced."""
-        index, paths = content.index, content.paths
-        state, ids, pending = index.get_initial_state(), [], []
-        forced = 0
-        while not index.is_final_state(state):
-            remaining = budget - len(ids) - len(pending)
-            if remaining <= paths.dist[state]:
-                run = paths.shortest(state)
-                pending += run
-                forced += len(run)
-                break
-            started = time.perf_counter()
-            allowed = self.allowed(content, state, remaining)
-            if len(allowed) == 1:
-                pending.append(int(allowed[0]))
-                forced += 1
-                state = index.get_next_state(state, pending[-1])
-                continue
-            mask_time = time.perf_counter() - started
-            self.flush(pending, ids)
-            token = self.pick(lambda: allowed, extra=mask_time)
-            pending.append(token)
-            state = index.get_next_state(state, token)
-        self.flush(pending, ids)
-        return ids, forced
 
-    def flush(self, pending: list[int], ids: list[int]) -> None:
-        """Feed the collected tokens in one forward call and show their text."""
-        if not pending:
-            return
-        self.feed(pending)
-        ids += pending
-        piece = self.d.vocab.text(pending)
-        self.pieces.append(piece)
-        self.emit("text", piece)
-        pending.clear()
-
-    def allowed(self, content: _Content, state: int, remaining: int):
-        """Allowed tokens at an index state (sorted, so sampling is reproducible across processes) that
-        still leave a way to finish within ``remaining`` tokens, as an array where the scores live. The
-        state's array is made once; a tight budget filters it with one vectorised comparison."""
-        key = (id(content.index), state)
-        mask = self.d.masks.get(key)
-        if mask is None:
-            mask = self.d.masks[key] = _StateMask.of(content.index, state, self.d.vocab.eos_id, self.d.ops)
-        if remaining - 1 >= content.paths.max_dist:
-            return mask.ids
-        return mask.within(content.paths, remaining - 1, self.d.ops)
-
-
-@dataclass
-class _StateMask:
-    """The allowed tokens of one index state: numpy ids (sorted, EOS left out), the same on the engine's
-    side, and, once a budget is tight there, the index state each token leads to."""
-
-    tokens: np.ndarray
-    ids: object
-    index: object
-    state: int
-    targets: Optional[np.ndarray] = None
-
-    @classmethod
-    def of(cls, index, state: int, eos_id: int, ops) -> "_StateMask":
-        tokens = np.sort(np.asarray(index.get_allowed_tokens(state), dtype=np.int64))
-        tokens = tokens[tokens != eos_id]
-        return cls(tokens, ops.ids(tokens), index, state)
-
-    def within(self, paths: IndexPaths, most: int, ops):
-        """The allowed tokens after which a final state is at most ``most`` tokens away."""
-        if self.targets is None:
-            step = self.index.get_next_state
-            self.targets = np.fromiter((step(self.state, int(t)) for t in self.tokens), np.int64, len(self.tokens))
-        return ops.ids(self.tokens[paths.dist_of(self.targets) <= most])
+def steps_for(decoder: Decoder, source, sampler, on_text):
+    """The steps that produce a run on ``source``: its own when it generates them (a serving engine's
+    session has ``steps``), else token by token over its scores."""
+    own = getattr(source, "steps", None)
+    return own(decoder, sampler, on_text) if own is not None else TokenSteps(decoder, source, sampler, on_text)
 
 
 def _check_alternatives(decoder: Decoder) -> None:
