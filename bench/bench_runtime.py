@@ -495,7 +495,7 @@ def print_episodes(episodes, spec) -> None:
 def profile_masks(agent, compiled, episode) -> None:
     """Replay ``episode`` on a fresh Decoder, no model: constant logits, same env texts, same picks."""
     import torch
-    from ltlagent.runtime import decode as decode_module
+    from ltlagent.runtime import steps as steps_module
     from ltlagent.runtime.agent import prompt_text
 
     rule("2b. Mask path profile: replay of the first episode, fresh Decoder, constant logits (no model)")
@@ -534,7 +534,7 @@ def profile_masks(agent, compiled, episode) -> None:
             return self.logits
 
     picks, probes = [], []  # (mask s, pick s, allowed size, source) / (kind, s, allowed size)
-    Run = decode_module._Run
+    Run = steps_module.TokenSteps
     original_pick, original_allowed = Run.pick, Run.allowed
 
     def allowed(self, content, state, remaining):
@@ -548,7 +548,7 @@ def profile_masks(agent, compiled, episode) -> None:
         elapsed = time.perf_counter() - started
         if getattr(self, "_prof_in_pick", False):
             self._prof_kind = kind
-        else:  # called by indexed_content before the pick; its time is passed to pick as `extra`
+        else:  # called by TokenSteps.content before the pick; its time is passed to pick as `extra`
             probes.append((kind, elapsed, len(result)))
         return result
 
