@@ -77,6 +77,8 @@ class _Content:
     index: object = None
     paths: Optional[IndexPaths] = None
     min_tokens: int = 0
+    regex: Optional[str] = None     # the content regex of an indexed segment (serving engines send it)
+    end: str = ""                   # the segment's END (the last part of every content)
 
 
 class Decoder:
@@ -102,7 +104,8 @@ class Decoder:
             return _Content(option_ids=ids, min_tokens=min(len(v) for v in ids.values()))
         regex = content_regex(segment)
         index, paths = indexes.get(regex), indexes.paths(regex, self.vocab.eos_id)
-        return _Content(index=index, paths=paths, min_tokens=paths.dist[index.get_initial_state()])
+        return _Content(index=index, paths=paths, min_tokens=paths.dist[index.get_initial_state()], regex=regex,
+                        end=segment.end)
 
     def _letter_cost(self, name: str) -> int:
         segment = self.spec.segment(name.split(".", 1)[0])

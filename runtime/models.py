@@ -433,3 +433,34 @@ def load_model(
         name=_display_name(model, path),
         eos_token_ids=eos_token_ids(lm, tokenizer),
     )
+
+
+def load_tokenizer(model: str | os.PathLike[str] | None = None, *,
+                   progress: Progress = _stderr) -> tuple[Any, str, tuple[int, ...]]:
+    """Only the tokenizer of ``model`` (resolved as :func:`resolve_model` does, a GGUF converted once):
+    (tokenizer, display name, end-of-generation ids from the generation config, the config and the
+    tokenizer). For serving engines, whose model runs elsewhere. Raises ModelError."""
+    import json as _json
+
+    path = resolve_model(model, progress=progress)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        raise ModelError(f"Cannot load the tokenizer in {path}: {type(exc).__name__}: {exc}") from exc
+    found: list[int] = []
+    for name in ("generation_config.json", "config.json"):
+        try:
+            value = _json.loads((path / name).read_text(encoding="utf-8")).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        for ident in value if isinstance(value, list) else [value]:
+            if isinstance(ident, int) and ident >= 0 and ident not in found:
+                found.append(ident)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in found:
+        found.append(int(tokenizer.eos_token_id))
+    if not found:
+        raise ModelError(f"{path}: the tokenizer and config name no end-of-generation token")
+    return tokenizer, _display_name(model, path), tuple(found)

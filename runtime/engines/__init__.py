@@ -6,6 +6,7 @@
   installed: on a CPU it decodes about 3x faster than transformers in float32, and reads the file as it
   is. It does not when a GPU is visible and this llama.cpp build cannot offload to it, or when a
   ``--dtype`` is asked for: then transformers, on the GPU;
+* with ``--url`` (a server's address), **vllm**: the server decodes under each request's constraint;
 * anything else (a transformers directory, a cached hub id) runs on **transformers**, on the GPU with
   bfloat16 when there is one, else on the CPU in float32.
 """
@@ -37,6 +38,8 @@ def choose(options: EngineOptions) -> str:
 
     if options.engine != "auto":
         return options.engine
+    if options.urls:
+        return "vllm"
     if not _is_gguf(options.model) or not llamacpp.available() or options.dtype != "auto":
         return "transformers"
     if options.device in ("cuda", "mps") or (options.device == "auto" and _gpu_visible()):
@@ -50,6 +53,14 @@ def open_engine(options: EngineOptions, progress=None) -> Engine:
     """Load the model on the chosen engine. Raises EngineError or ModelError with what to do."""
     progress = progress or (lambda message: None)
     name = choose(options)
+    if name == "vllm":
+        from .vllm import VllmEngine
+
+        return VllmEngine.open(options, progress)
+    if name == "openai":
+        from .openai import OpenAIEngine
+
+        return OpenAIEngine.open(options, progress)
     if name == "llamacpp":
         from .llamacpp import LlamaCppEngine
 

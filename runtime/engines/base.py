@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol, Sequence
 
-ENGINES = ("auto", "transformers", "llamacpp")
+ENGINES = ("auto", "transformers", "llamacpp", "vllm", "openai")
+SERVING = ("vllm", "openai")   # engines that reach a server: --url
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -31,12 +32,18 @@ class EngineOptions:
     dtype: str = "auto"
     threads: Optional[int] = None
     context: Optional[int] = None     # llama.cpp: tokens of context per episode (None: the model's, at most 8192)
+    urls: tuple = ()                  # serving engines: each replica's OpenAI API base, http://HOST:PORT/v1
+    model_name: Optional[str] = None  # serving engines: the served model's name (None: the one it lists)
+    timeout: float = 120.0            # serving engines: seconds to wait for one answer
+    retries: int = 3                  # openai engine: resamples of an answer that breaks the spec
 
     def __post_init__(self):
         for value, allowed, what in ((self.engine, ENGINES, "engine"), (self.device, DEVICES, "device"),
                                      (self.dtype, DTYPES, "dtype")):
             if value not in allowed:
                 raise EngineError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
+        if self.urls and self.engine not in SERVING + ("auto",):
+            raise EngineError(f"--url is for the serving engines ({', '.join(SERVING)}), not {self.engine}")
 
 
 @dataclass(frozen=True)

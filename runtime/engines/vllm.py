@@ -1,0 +1,110 @@
+"""The vLLM engine: episodes decoded by a vLLM server, the constraint of each step sent in the request's
+``structured_outputs`` so that the server masks its own sampling (xgrammar or guidance).
+
+One request per decision of the decode loop: which segment comes next (a regex over the candidate tags,
+empty where the run may stop: the model then ends with EOS), which option of a choice, and each model
+segment's content (its content regex, ``max_tokens`` = the segment's budget). A segment that is the only
+way on costs no request; its tag joins the context. Answers are checked against the same token index a
+local engine masks with: a server that ignores the constraint is detected and reported, never trusted; a
+content cut off by ``max_tokens`` is completed here with the shortest valid continuation within budget.
+The prompt of each request is the episode's token ids, so the server's prefix cache reuses their KV.
+
+Why one request per segment and not per model turn: a turn's constraint would be the automaton's language
+over tags and contents up to the next environment segment, budgets included, as one grammar per state
+and budget; per-segment requests reuse the content regexes (compiled once by the server, cached) and cost
+one round trip each, which the benchmark measures (``bench/bench_serving.py``).
+"""
+from __future__ import annotations
+
+from ..steps import StepCounters, complete_within
+from .base import EngineError
+from .remote import (ConstraintIgnored, RemoteEngine, alternatives, literal_regex, portable_regex,
+                     sampling_fields, walk_index)
+
+
+class VllmSteps:
+    """The decode loop's steps (see ``runtime.steps``) as constrained completions requests."""
+
+    def __init__(self, decoder, session, sampling, on_text):
+        self.d, self.session, self.sampling, self.on_text = decoder, session, sampling, on_text
+        self.eos = set(decoder.vocab.eos_ids)
+
+    def counters(self) -> StepCounters:
+        c = self.session.counters
+        return StepCounters(c.requests, c.prompt_tokens, [], list(c.request_seconds), c.as_dict())
+
+    def prefill(self, ids) -> None:
+        self.session.feed(ids)
+
+    def request(self, regex: str, max_tokens: int) -> dict:
+        body = {"prompt": list(self.session.ids), "max_tokens": max(1, max_tokens), "return_token_ids": True,
+                "structured_outputs": {"regex": regex},
+                **sampling_fields(self.sampling, self.session.counters.requests)}
+        return self.session.complete(body)
+
+    def walk(self, trie, stop_token=None):
+        """One of the trie's sequences (tags or options; STOP as the model's EOS), chosen by the server
+        under a regex of their texts; the chosen one joins the context in its own tokens."""
+        options = alternatives(trie)
+        if len(options) == 1:
+            key, ids = options[0]
+            self.prefill(ids)
+            return key, ids
+        texts = {key: ("" if ids == [stop_token] else self.d.vocab.text(ids)) for key, ids in options}
+        regex = "(" + "|".join(literal_regex(t) for t in texts.values()) + ")"
+        most = max(len(t.encode()) for t in texts.values()) + 1
+        choice = self.request(regex, most)
+        text = choice.get("text") or ""
+        chosen = [key for key, t in texts.items() if t == text]
+        if not chosen:
+            raise ConstraintIgnored(f"{self.session.client.url}: asked for one of {list(texts.values())!r}, the "
+                                    f"server wrote {text!r}: it ignores structured_outputs (an older vLLM, or "
+                                    f"not vLLM?); use --engine openai for servers without constrained decoding")
+        key = chosen[0]
+        ids = dict(options)[key]
+        if texts[key] == "":
+            return key, []
+        self.prefill(ids)
+        return key, ids
+
+    def content(self, content, budget: int):
+        """The segment's content from the server under its regex, checked token by token against the
+        index; cut off by the budget, completed here with the shortest valid continuation."""
+        choice = self.request(portable_regex(content.regex), budget)
+        ids = [int(t) for t in choice.get("token_ids") or []]
+        if not ids and choice.get("text"):
+            raise EngineError(f"{self.session.client.url}: the server returns no token ids; vLLM >= 0.10 "
+                              f"does with return_token_ids (use --engine openai for other servers)")
+        while ids and ids[-1] in self.eos:
+            ids.pop()
+        accepted, state = walk_index(content, ids)
+        finished = choice.get("finish_reason") == "stop"
+        if accepted < len(ids) or (finished and not content.index.is_final_state(state)):
+            text = self.d.vocab.text(ids)
+            raise ConstraintIgnored(f"{self.session.client.url}: the server wrote {text[:80]!r}, which breaks "
+                                    f"the regex it was sent ({content.regex[:60]!r}…): it ignores or "
+                                    f"misreads structured_outputs")
+        ids, added = complete_within(content, ids, budget)
+        self.session.counters.completed += bool(added)
+        self.prefill(ids)
+        self.on_text(ids)
+        return ids, added
+
+
+class VllmEngine(RemoteEngine):
+    name = "vllm"
+    steps_class = VllmSteps
+
+    def check_tokenizer(self) -> None:
+        """The server's /tokenize must agree with the local tokenizer on a probe text (budgets and
+        indexes are in its tokens). Raises EngineError."""
+        from dataclasses import replace
+
+        probe = "Thought: the answer is 42.\nAction: Search[Paris]\n"
+        client = self.clients[0]
+        root = replace(client, url=client.url[:-3] if client.url.endswith("/v1") else client.url)
+        answer = root.post("/tokenize", {"model": self.served_name, "prompt": probe, "add_special_tokens": False})
+        theirs = answer.get("tokens")
+        if theirs is not None and list(theirs) != self.vocab.encode(probe):
+            raise EngineError(f"the server's tokenizer differs from the local one ({self.model_name}); give "
+                              f"--model the model the server serves (its directory or GGUF file)")
