@@ -189,24 +189,44 @@ def show(spec: Path = SpecArg,
         _echo(f"wrote {output}", err=True)
 
 
-ENGINE_HELP = ("auto (llama.cpp for GGUF models when installed, else transformers), transformers or "
-               "llamacpp.")
+ENGINE_HELP = ("auto (vllm with --url; else llama.cpp for GGUF models when installed, else transformers), "
+               "transformers, llamacpp, vllm (a vLLM server decodes under each step's constraint) or openai "
+               "(any OpenAI-compatible completions server: answers checked, resampled, completed).")
+URL_HELP = ("Serving engines: the server's OpenAI API base, http://HOST:PORT/v1; give it several times to "
+            "spread episodes over replicas.")
+MODEL_NAME_HELP = "Serving engines: the served model's name (default: the one the server lists)."
+TIMEOUT_HELP = "Serving engines: seconds to wait for one answer."
+RETRIES_HELP = "openai engine: resamples of an answer that breaks the spec, before it is completed."
 DEVICE_HELP = "transformers engine: auto (the GPU if there is one), cpu, cuda or mps."
 DTYPE_HELP = "transformers engine: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16."
 
 
-def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int]):
-    """The engine options of run / eval; a bad value is a usage error (exit 2)."""
-    from .runtime.engines.base import DEVICES, DTYPES, ENGINES, EngineOptions
+def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int],
+                    server: dict):
+    """The engine options of run / eval (``server``: urls, model_name, timeout, retries); a bad value is a
+    usage error (exit 2)."""
+    from .runtime.engines.base import DEVICES, DTYPES, ENGINES, SERVING, EngineOptions
 
     for value, allowed, flag in ((engine, ENGINES, "--engine"), (device, DEVICES, "--device"),
                                  (dtype, DTYPES, "--dtype")):
         if value not in allowed:
             raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=flag)
-    return EngineOptions(engine=engine, model=model, device=device, dtype=dtype, threads=threads)
+    urls = tuple(server.get("urls") or ())
+    if engine in SERVING and not urls:
+        raise typer.BadParameter(f"--engine {engine} needs the server's address, e.g. --url "
+                                 "http://127.0.0.1:8011/v1 (scripts/vllm_server.sh start)", param_hint="--url")
+    if urls and engine not in SERVING + ("auto",):
+        raise typer.BadParameter(f"--url is for the serving engines ({', '.join(SERVING)}), not --engine {engine}",
+                                 param_hint="--url")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise typer.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--url")
+    return EngineOptions(engine=engine, model=model, device=device, dtype=dtype, threads=threads, urls=urls,
+                         model_name=server.get("model_name"), timeout=server.get("timeout", 120.0),
+                         retries=server.get("retries", 3))
 
 
-@app.command("run", short_help="Run the agent on a local model.")
+@app.command("run", short_help="Run the agent on a model.")
 def run_cmd(spec: Path = SpecArg,
         task: Optional[str] = typer.Option(None, "--task", "-t", help="The task: fills the spec's task segment "
                                            "(required when the spec has one)."),
@@ -228,8 +248,12 @@ def run_cmd(spec: Path = SpecArg,
                                                 "that grade answers (Reflexion's evaluator)."),
         engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
-    """Run the spec's agent on a local model: every finished run satisfies the spec."""
+        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
+        url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
+        model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)):
+    """Run the spec's agent on a local model or a model server: every finished run satisfies the spec."""
     from .compiler.tools import check_runnable
     from .runner import run_command
     from .runtime.engines.base import Sampling
@@ -240,7 +264,8 @@ def run_cmd(spec: Path = SpecArg,
         raise typer.BadParameter(f"the spec fills segment {needs_task[0]!r} with the task (input: task); give "
                                  "--task TEXT", param_hint="--task")
     check_runnable(loaded)
-    engine_options = _engine_options(engine, model, device, dtype, threads)
+    engine_options = _engine_options(engine, model, device, dtype, threads,
+                                     dict(urls=url, model_name=model_name, timeout=timeout, retries=retries))
     ok = run_command(spec=loaded, spec_path=spec, task=task or "", docs=docs, engine=engine_options,
                      sampling=Sampling(temperature, top_p, seed), prompt_file=prompt_file, trace=trace,
                      as_json=as_json, reference=reference)
@@ -269,7 +294,11 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
                                                  ".pdf or .svg file (needs matplotlib)."),
              engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
              device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
+             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
+             url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
+             model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
+             timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
+             retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)):
     """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
     from .evaluator import EvalOptions, eval_command
 
@@ -281,7 +310,8 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
         raise typer.BadParameter(f"{plot}: --plot draws {', '.join(PLOT_FORMATS)} files", param_hint="--plot")
     if len(specs) > 1 and out.suffix == ".jsonl":
         raise typer.BadParameter("several specs need a results directory, not a .jsonl file", param_hint="--out")
-    engine_options = _engine_options(engine, model, device, dtype, threads)
+    engine_options = _engine_options(engine, model, device, dtype, threads,
+                                     dict(urls=url, model_name=model_name, timeout=timeout, retries=retries))
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
                           plot=plot)

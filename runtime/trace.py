@@ -57,5 +57,7 @@ class TraceWriter:
                    "final_state": result.final_state, "model_tokens": result.model_tokens,
                    "forward_passes": result.forward_passes, "tokens_fed": result.tokens_fed,
                    "seconds": round(result.seconds, 4), **(extra or {})}
+        if getattr(result, "engine", None):
+            summary["engine_counters"] = result.engine  # a serving engine's requests, prompt / cached tokens
         self.write(summary)
         return summary

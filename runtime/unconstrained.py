@@ -19,6 +19,7 @@ from typing import Optional
 from ltlagent.compiler.verify import piece_letter, split_segments
 
 from .decode import RunResult, SegmentRecord
+from .engines.remote import sampling_fields
 
 CALL_TOKENS = 256  # max tokens of one completion call, as an API agent would set max_tokens
 
@@ -107,6 +108,8 @@ class _FreeRun:
         result = RunResult(records, self.stopped_by, final, accepted,
                            self.model_tokens, self.source.forward_passes, self.source.tokens_fed,
                            time.perf_counter() - started, self.transcript)
+        if hasattr(self.source, "counters"):
+            result.engine = self.source.counters.as_dict()
         return FreeResult(result, failure)
 
     def opening(self) -> None:
@@ -133,6 +136,8 @@ class _FreeRun:
 
     def chunk(self) -> bool:
         """Generate until a stop; True when the episode goes on (an env segment was filled)."""
+        if hasattr(self.source, "complete"):
+            return self.remote_chunk()
         start, ids = self.source.length, []
         while self.model_tokens < self.budget and len(ids) < CALL_TOKENS:
             token = self.sampler.pick(self.logits, self.everything)
@@ -154,6 +159,48 @@ class _FreeRun:
             self.stopped_by = "call budget" if len(ids) >= CALL_TOKENS else "budget"
         self.transcript += self.r.vocab.text(ids)
         return False
+
+    def remote_chunk(self) -> bool:
+        """The same chunk as one completions request of a serving engine (its session has ``complete``):
+        env tags at line starts are the stop sequences; the text is then cut where the local loop would
+        have stopped (an env tag, a final line)."""
+        start = self.source.length
+        most = min(CALL_TOKENS, self.budget - self.model_tokens)
+        body = {"prompt": list(self.source.ids), "max_tokens": max(1, most), "return_token_ids": True,
+                **sampling_fields(self.sampler, self.source.counters.requests)}
+        if self.r.tag_segment:
+            body["stop"] = ["\n" + tag for tag in list(self.r.tag_segment)[:4]]
+        choice = self.source.complete(body)
+        text, finish = str(choice.get("text") or ""), choice.get("finish_reason")
+        if finish == "stop" and choice.get("stop_reason") in body.get("stop", ()):
+            text += choice["stop_reason"]  # the stop sequence is not part of the text: put it back to cut there
+        hit = self.r.stops.search(text) if self.r.stops else None
+        cut = self.final_cut(text[:hit.start(1)] if hit else text)
+        if cut is not None:
+            self.count(cut)
+            self.transcript += cut
+            self.stopped_by = "final"
+            return False
+        if hit is not None:
+            self.count(text[:hit.start(1)])
+            return self.stop_at_tag(start, text[:hit.start(1)], hit.group(1))
+        self.count(text)
+        self.transcript += text
+        self.stopped_by = "eos" if finish == "stop" else "call budget" if most == CALL_TOKENS else "budget"
+        return False
+
+    def count(self, text: str) -> None:
+        self.model_tokens += len(self.r.vocab.encode(text)) if text else 0
+
+    def final_cut(self, text: str):
+        """``text`` up to the end of its first complete line after which the spec allows nothing more,
+        or None."""
+        position = 0
+        while (newline := text.find("\n", position)) != -1:
+            if self.ends_final(text[:newline + 1]):
+                return text[:newline + 1]
+            position = newline + 1
+        return None
 
     def ends_final(self, lines: str) -> bool:
         """Whether the transcript plus these completed lines ends with a segment nothing may follow."""
