@@ -69,3 +69,21 @@ class Adversarial:
 
     def rewind(self, length: int) -> None:
         self.inner.rewind(length)
+
+
+class RandomBias:
+    """The adversary of a serving engine, whose scores never leave the server: a seeded random logit
+    bias on every request (strong pushes towards EOS, newlines and chosen tokens, and random ones), so
+    the server's constrained sampler and the client's checks see the same kind of hostile scores."""
+
+    def __init__(self, vocab_size: int, seed: int = 0, spiky: Sequence[int] = (), size: int = 32):
+        self.vocab_size, self.spiky, self.size = vocab_size, list(spiky), size
+        self.rng = np.random.default_rng(seed)
+
+    def bias(self) -> dict:
+        ids = self.rng.integers(0, self.vocab_size, self.size).tolist()
+        values = (self.rng.standard_normal(self.size) * 30).clip(-100, 100).tolist()
+        bias = {str(i): round(v, 2) for i, v in zip(ids, values)}
+        if self.spiky and self.rng.random() < 0.5:
+            bias[str(self.spiky[int(self.rng.integers(len(self.spiky)))])] = 100.0
+        return bias

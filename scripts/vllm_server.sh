@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.vllm-venv
-STATE=.vllm
+STATE="${VLLM_STATE:-.vllm}"
 VLLM_VERSION="${VLLM_VERSION:-0.32.0}"
 mkdir -p "$STATE"
 

@@ -17,7 +17,7 @@ settings.register_profile("fast", max_examples=10, deadline=None)
 if FAST:
     settings.load_profile("fast")
 
-MODEL_FIXTURES = {"embedded_model", "embedded_conversion", "llama_engine", "transformers_engine"}
+MODEL_FIXTURES = {"embedded_model", "embedded_conversion", "llama_engine", "transformers_engine", "vllm_url"}
 
 
 def pytest_collection_modifyitems(items):
@@ -72,3 +72,23 @@ def embedded_model(embedded_conversion):
 
     _, model_dir, _ = embedded_conversion
     return load_model(str(model_dir), threads=2)
+
+
+@pytest.fixture(scope="session")
+def vllm_url():
+    """The real vLLM server's URL: LTLAGENT_VLLM_URL, or one started for this session (stopped by its
+    PID at the end). Tests that take it are marked ``vllm`` and ``model``."""
+    from serving import start_vllm, stop_vllm, vllm_available
+
+    if os.environ.get("LTLAGENT_VLLM_URL"):
+        yield os.environ["LTLAGENT_VLLM_URL"]
+        return
+    if not vllm_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI needs the vLLM server: scripts/vllm_server.sh setup")
+        pytest.skip("no vLLM here (scripts/vllm_server.sh setup, or set LTLAGENT_VLLM_URL)")
+    url = start_vllm()
+    try:
+        yield url
+    finally:
+        stop_vllm()
