@@ -16,6 +16,8 @@ occur inside constrained text. Non-special added tokens contribute their literal
 
 from __future__ import annotations
 
+import threading
+
 import hashlib
 import json
 import re
@@ -240,8 +242,11 @@ class Vocab:
     def of_tokenizer(cls, tokenizer: Any, eos_id: int, eos_ids: Iterable[int] = ()) -> "Vocab":
         """A transformers tokenizer's vocabulary. Text is tokenized literally: a special token's spelling
         in it (``<|im_end|>`` in a tool's output) is text, as llama.cpp reads it, never the special id."""
+        lock = threading.Lock()  # encode sets tokenizer state (special-token splitting, truncation): one at a time
+
         def encode(text: str) -> list[int]:
-            return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+            with lock:
+                return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
 
         return cls(encode, token_bytes(tokenizer), eos_id, eos_ids)
 

@@ -80,22 +80,30 @@ def _engine(kind: str, urls, model, **options):
 
 def _runs(engine, name: str, seeds, adversarial: bool = False):
     """Decode ``name`` with each seed on ``engine`` and check every run independently; returns them."""
+    results = [_episode(engine, name, seed, adversarial) for seed in seeds]
+    for result in results:
+        _check(name, result)
+    return results
+
+
+def _episode(engine, name: str, seed: int, adversarial: bool = False):
     compiled = ltlagent.compile(ltlagent.load(SPEC_SOURCES[name]))
     decoder = Runtime.for_engine(engine, cache_dir() / "indexes").decoder(compiled)
-    vocab, results = engine.vocab, []
+    vocab = engine.vocab
     spiky = [vocab.eos_id] + vocab.encode("\n") + vocab.encode(" Answer:")
-    for seed in seeds:
-        sampling = Sampling(1.0, 0.9, seed) if seed % 2 else Sampling()
-        adversary = RandomBias(len(vocab.token_bytes), seed, spiky) if adversarial else None
-        result = decoder.run(engine.session(adversary=adversary), engine.ops.sampler(sampling), RandomEnv(seed),
-                             prompt_text(compiled.spec))
-        check = verdict(compiled, result)
-        assert check["satisfied"], (name, seed, check, result.letters)
-        assert len(result.segments) <= compiled.spec.limits.max_segments
-        assert result.model_tokens <= compiled.spec.limits.max_tokens
-        assert result.stopped_by in ("eos", "end") and result.engine["requests"] == result.forward_passes
-        results.append(result)
-    return results
+    sampling = Sampling(1.0, 0.9, seed) if seed % 2 else Sampling()
+    adversary = RandomBias(len(vocab.token_bytes), seed, spiky) if adversarial else None
+    return decoder.run(engine.session(adversary=adversary), engine.ops.sampler(sampling), RandomEnv(seed),
+                       prompt_text(compiled.spec))
+
+
+def _check(name: str, result) -> None:
+    compiled = ltlagent.compile(ltlagent.load(SPEC_SOURCES[name]))
+    check = verdict(compiled, result)
+    assert check["satisfied"], (name, check, result.letters)
+    assert len(result.segments) <= compiled.spec.limits.max_segments
+    assert result.model_tokens <= compiled.spec.limits.max_tokens
+    assert result.stopped_by in ("eos", "end") and result.engine["requests"] == result.forward_passes
 
 
 WORDS = ["Thought:", "Action:", "Answer:", "Observation:", " Search", " Finish", "\n", " yes", " no", " 42",
@@ -236,18 +244,36 @@ def _embedded(kind, url, **options):
     return open_engine(EngineOptions(engine=kind, urls=(url,), **options))
 
 
-@needs_vllm
-@pytest.mark.parametrize("name", sorted(SPEC_SOURCES))
-def test_vllm_engine_runs_satisfy_the_spec_under_adversarial_biases(name, vllm_url):
-    engine = _embedded("vllm", vllm_url)
-    _runs(engine, name, (0, 1), adversarial=True)
+CONCURRENT = 8  # episodes in flight on the server: they run batched, and the engine's concurrency is exercised
+
+
+@pytest.fixture(scope="module")
+def served_runs(vllm_url):
+    """Every spec's adversarial episodes on both serving engines against the real server, run
+    ``CONCURRENT`` at a time: {(engine, spec): result or the exception it raised}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engines = {"vllm": _embedded("vllm", vllm_url), "openai": _embedded("openai", vllm_url, retries=1)}
+    jobs = [(kind, name, seed) for name in sorted(SPEC_SOURCES) for kind, seed in (("vllm", 1), ("openai", 0))]
+
+    def run(job):
+        kind, name, seed = job
+        try:
+            return _episode(engines[kind], name, seed, adversarial=True)
+        except Exception as err:  # reported by the spec's own test
+            return err
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        return {(kind, name): result for (kind, name, _), result in zip(jobs, pool.map(run, jobs))}
 
 
 @needs_vllm
 @pytest.mark.parametrize("name", sorted(SPEC_SOURCES))
-def test_openai_engine_on_vllm_runs_satisfy_the_spec_under_adversarial_biases(name, vllm_url):
-    engine = _embedded("openai", vllm_url, retries=1)
-    _runs(engine, name, (1,), adversarial=True)
+@pytest.mark.parametrize("kind", ["vllm", "openai"])
+def test_served_runs_satisfy_the_spec_under_adversarial_biases(kind, name, served_runs):
+    result = served_runs[(kind, name)]
+    if isinstance(result, Exception):
+        raise result
+    _check(name, result)
 
 
 @needs_vllm

@@ -18,26 +18,19 @@ from __future__ import annotations
 
 import os
 
-from ..steps import StepCounters, complete_within
+from ..steps import complete_within
 from .base import Sampling
-from .remote import RemoteEngine, alternatives, sampling_fields, walk_index
+from .remote import RemoteEngine, RequestSteps, alternatives, sampling_fields, walk_index
 
 RETRY_TEMPERATURE = 1.0
 
 
-class OpenAISteps:
+class OpenAISteps(RequestSteps):
     """The decode loop's steps (see ``runtime.steps``) as unconstrained completions, checked."""
 
-    def __init__(self, decoder, session, sampling: Sampling, on_text):
-        self.d, self.session, self.sampling, self.on_text = decoder, session, sampling, on_text
-        self.retries = session.engine.options.retries
-
-    def counters(self) -> StepCounters:
-        c = self.session.counters
-        return StepCounters(c.requests, c.prompt_tokens, [], list(c.request_seconds), c.as_dict())
-
-    def prefill(self, ids) -> None:
-        self.session.feed(ids)
+    @property
+    def retries(self) -> int:
+        return self.session.engine.options.retries
 
     def request(self, max_tokens: int, attempt: int, stop=None) -> tuple[str, str]:
         """One plain completion of the context's text; (text, finish reason)."""

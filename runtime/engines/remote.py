@@ -117,6 +117,22 @@ class RemoteSession:
         return choices[0]
 
 
+class RequestSteps:
+    """What the request-based steps of the serving engines share: the session, its counters, prefill."""
+
+    def __init__(self, decoder, session: RemoteSession, sampling: Sampling, on_text):
+        self.d, self.session, self.sampling, self.on_text = decoder, session, sampling, on_text
+
+    def counters(self):
+        from ..steps import StepCounters
+
+        c = self.session.counters
+        return StepCounters(c.requests, c.prompt_tokens, [], list(c.request_seconds), c.as_dict())
+
+    def prefill(self, ids) -> None:
+        self.session.feed(ids)
+
+
 def sampling_fields(sampling: Sampling, request: int) -> dict:
     """The request's sampling: greedy at temperature 0, else temperature / top-p with a seed that
     differs per request of the episode (runs are reproducible)."""

@@ -16,25 +16,14 @@ one round trip each, which the benchmark measures (``bench/bench_serving.py``).
 """
 from __future__ import annotations
 
-from ..steps import StepCounters, complete_within
+from ..steps import complete_within
 from .base import EngineError
-from .remote import (ConstraintIgnored, RemoteEngine, alternatives, literal_regex, portable_regex,
+from .remote import (ConstraintIgnored, RemoteEngine, RequestSteps, alternatives, literal_regex, portable_regex,
                      sampling_fields, walk_index)
 
 
-class VllmSteps:
+class VllmSteps(RequestSteps):
     """The decode loop's steps (see ``runtime.steps``) as constrained completions requests."""
-
-    def __init__(self, decoder, session, sampling, on_text):
-        self.d, self.session, self.sampling, self.on_text = decoder, session, sampling, on_text
-        self.eos = set(decoder.vocab.eos_ids)
-
-    def counters(self) -> StepCounters:
-        c = self.session.counters
-        return StepCounters(c.requests, c.prompt_tokens, [], list(c.request_seconds), c.as_dict())
-
-    def prefill(self, ids) -> None:
-        self.session.feed(ids)
 
     def request(self, regex: str, max_tokens: int) -> dict:
         body = {"prompt": list(self.session.ids), "max_tokens": max(1, max_tokens), "return_token_ids": True,
@@ -75,7 +64,7 @@ class VllmSteps:
         if not ids and choice.get("text"):
             raise EngineError(f"{self.session.client.url}: the server returns no token ids; vLLM >= 0.10 "
                               f"does with return_token_ids (use --engine openai for other servers)")
-        while ids and ids[-1] in self.eos:
+        while ids and ids[-1] in self.d.vocab.eos_ids:
             ids.pop()
         accepted, state = walk_index(content, ids)
         finished = choice.get("finish_reason") == "stop"
