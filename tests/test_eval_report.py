@@ -90,7 +90,8 @@ def test_evaluate_tallies_only_the_items_asked_for(tmp_path):
     out = tmp_path / "r.jsonl"
     out.write_text(json.dumps({"id": "old", "accuracy": 1.0, "satisfied": True}) + "\n")
     items = [Item("1", "q", "#### 7"), Item("2", "q", "#### 8")]
-    tally = evaluate(items, "gsm8k", lambda item: {"prediction": "7", "satisfied": True}, out, resume=True)
+    tally = evaluate(items, "gsm8k", lambda item, k: {"prediction": "7", "satisfied": True}, out,
+                     resume=True)
     assert tally.count == 2 and tally.means()["accuracy"] == 0.5
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["old", "1", "2"]
 
