@@ -4,7 +4,7 @@ result row appended to a JSONL file as soon as its episodes are done, items alre
 
 Only the calling thread writes the file, one whole line per item, flushed: an interruption (Ctrl-C, a
 kill) loses no finished item, and a line torn by a kill mid-write is cut off when the file is next
-opened, so a resume never reads it nor appends onto it.
+opened, so a resume never reads it nor appends onto it (a last line that lacks only its newline is kept).
 """
 from __future__ import annotations
 
@@ -93,13 +93,23 @@ class ResultsFile:
 
 
 def cut_torn_line(path: Path) -> None:
-    """Truncate ``path`` after its last newline, dropping an unfinished last line (no-op if none)."""
+    """Make ``path`` end in a newline: an unfinished last line (a kill mid-write) is cut off, unless it is
+    a whole JSON object that only lacks its newline (``read_rows`` counts it, so it is kept)."""
     if not path.exists():
         return
     with open(path, "rb+") as handle:
         data = handle.read()
-        if data and not data.endswith(b"\n"):
-            handle.truncate(data.rfind(b"\n") + 1)
+        if not data or data.endswith(b"\n"):
+            return
+        start = data.rfind(b"\n") + 1
+        try:
+            whole = isinstance(json.loads(data[start:]), dict)
+        except ValueError:  # not JSON, or not UTF-8
+            whole = False
+        if whole:
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
 
 
 def evaluate(items: Iterable[Item], task: Union[Task, str], run_item: Callable[[Item, int], dict], out: Path,
