@@ -318,3 +318,16 @@ def test_samples_run_through_the_cli(tmp_path, tiny_model_path, monkeypatch):
     assert all([s["seed"] for s in r["samples"]] == [5, 6, 7] for r in rows)
     assert all(r["prediction"] in [s["prediction"] for s in r["samples"]] for r in rows)
     assert sorted(r["id"] for r in rows) == [i.id for i in load_items(DATA / "fever_mini.jsonl", "fever")]
+
+
+def test_a_failing_user_metric_stops_eval_with_a_clear_error(tmp_path, tiny_model_path, monkeypatch, capsys):
+    from ltlagent import cli as cli_module
+
+    (tmp_path / "bad_metric_mod.py").write_text("def score(p, g):\n    return [p]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = cli_module.main(["eval", str(SPECS / "fever_direct.yaml"), "--data", str(DATA / "fever_mini.jsonl"),
+                            "--task", "fever", "--metric", "bad_metric_mod:score", "--engine", "transformers",
+                            "--model", str(tiny_model_path), "--out", str(tmp_path / "r.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1 and "--metric bad_metric_mod:score returned [" in err and "(item '1')" in err
+    assert "Traceback" not in err and lines(tmp_path / "r.jsonl") == []
