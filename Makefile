@@ -43,11 +43,12 @@ verify-reference: setup
 	  NO_COLOR=1 $(VENV)/ltlagent verify $(REFERENCE)/specs/$${agent#granite_}.txt $$dir | grep -v '^ *ok '; \
 	done; true
 
-# The evaluation figures (issue 4): needs ../shared/data. Results go to results/ as they finish; run it
-# again to resume after an interruption. About an hour on 2 CPU cores.
+# The evaluation figures (issue 4; FEVER added with Engines II): needs ../shared/data. Results go to
+# results/ as they finish; run it again to resume after an interruption. Over an hour on 2 CPU cores.
 DATA := ../shared/data
 HOTPOT := --data $(DATA)/hotpotqa_distractor_dev70.jsonl --task hotpotqa --limit 20 --out results --resume
 GSM8K := --data $(DATA)/gsm8k_test_first1000.jsonl --task gsm8k --limit 50 --out results --resume
+FEVER := --data $(DATA)/fever_dev_first1000.jsonl --task fever --limit 100 --out results --resume
 
 figures: setup
 	$(VENV)/ltlagent eval specs/react.yaml specs/cot.yaml specs/direct.yaml specs/pass.yaml $(HOTPOT)
@@ -55,3 +56,5 @@ figures: setup
 		--unconstrained --plot results/hotpotqa.png
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K)
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K) --unconstrained --plot results/gsm8k.png
+	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER)
+	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER) --unconstrained --plot results/fever.png

@@ -62,25 +62,27 @@ def _none(_target: str) -> None:
     return None
 
 
-def function_problem(target: str) -> str | None:
-    """Why ``module:function`` names no importable callable, or None (see ``check_tools``)."""
+def function_problem(target: str, what: str | None = None) -> str | None:
+    """Why ``module:function`` names no importable callable, or None (see ``check_tools``). ``what``
+    names the target in the messages (default ``'function: <target>'``, as a spec's tool writes it)."""
+    what = what or f"'function: {target}'"
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
-        return f"'function: {target}' is not of the form module:function"
+        return f"{what} is not of the form module:function"
     try:
         found = importlib.util.find_spec(module_name)
     except (ImportError, ValueError) as err:  # a parent package that is missing or fails to import
-        return f"cannot find module {module_name!r} ('function: {target}'): {type(err).__name__}: {err}"
+        return f"cannot find module {module_name!r} ({what}): {type(err).__name__}: {err}"
     if found is None:
-        return f"cannot find module {module_name!r} ('function: {target}'); is it installed or on PYTHONPATH?"
+        return f"cannot find module {module_name!r} ({what}); is it installed or on PYTHONPATH?"
     try:
         module = importlib.import_module(module_name)
     except Exception as err:  # noqa: BLE001 - any import failure means the runtime cannot load the tool
-        return f"importing module {module_name!r} failed ('function: {target}'): {type(err).__name__}: {err}"
+        return f"importing module {module_name!r} failed ({what}): {type(err).__name__}: {err}"
     function = getattr(module, attribute, None)
     if function is None:
-        return f"module {module_name!r} has no attribute {attribute!r} ('function: {target}')"
-    return None if callable(function) else f"'function: {target}' is not callable"
+        return f"module {module_name!r} has no attribute {attribute!r} ({what})"
+    return None if callable(function) else f"{what} is not callable"
 
 
 def entry_point_problem(target: str) -> str | None:

@@ -273,20 +273,43 @@ def run_cmd(spec: Path = SpecArg,
         raise Failed()
 
 
-@app.command("eval", short_help="Evaluate agents on a dataset.")
+EVAL_HELP = """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table.
+
+Tasks: hotpotqa (question, answer, _id, context paragraphs; EM and F1), gsm8k (question, answer ending in
+'#### n', id; numeric accuracy), fever (claim, label SUPPORTS / REFUTES / NOT ENOUGH INFO, id; label
+accuracy, closed-book), custom (any JSONL file: name its fields with --fields
+question=FIELD,answer=FIELD[,id=FIELD][,context=FIELD]; EM and F1 unless --metric says otherwise).
+"""
+
+
+@app.command("eval", short_help="Evaluate agents on a dataset.", help=EVAL_HELP)
 def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec files (each evaluated in turn).",
                                                 show_default=False, metavar="SPEC"),
-             data: Path = typer.Option(..., "--data", help="JSONL dataset (HotpotQA items or GSM8K items)."),
-             task: str = typer.Option(..., "--task", help="hotpotqa or gsm8k."),
+             data: Path = typer.Option(..., "--data", help="JSONL dataset, one item per line."),
+             task: str = typer.Option(..., "--task", help="hotpotqa, gsm8k, fever or custom."),
+             fields: Optional[str] = typer.Option(None, "--fields", help="Which item fields hold the task text, "
+                                                  "the reference answer, the id and the documents: "
+                                                  "question=F,answer=F[,id=F][,context=F] (required for "
+                                                  "custom; overrides a built-in task's). Without id, items "
+                                                  "are numbered by line; context is [[title, [sentence, "
+                                                  "...]], ...]."),
+             metric: Optional[str] = typer.Option(None, "--metric", help="em_f1, numeric, label, or "
+                                                  "module:function, a function (prediction, gold) -> a number "
+                                                  "or a dict of numbers, imported from PYTHONPATH (default: "
+                                                  "the task's)."),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items."),
              out: Path = typer.Option(Path("results"), "--out", help="Results directory (one "
                                       "<spec>-<task>[-unconstrained].jsonl per spec), or a .jsonl file for one spec."),
              resume: bool = typer.Option(False, "--resume", help="Skip the items already in the results."),
              docs: Optional[Path] = typer.Option(None, "--docs", help="One global document store (default: "
-                                                 "each HotpotQA item's own paragraphs)."),
+                                                 "each item's own documents, the context field)."),
              model: Optional[str] = typer.Option(None, "--model", "-m", help="As for run."),
              temperature: float = typer.Option(0.0, "--temperature", min=0.0),
-             seed: int = typer.Option(0, "--seed"),
+             seed: int = typer.Option(0, "--seed", help="Sampling seed (sample k of an item uses seed + k)."),
+             samples: int = typer.Option(1, "--samples", min=1, help="Self-consistency: K sampled episodes per "
+                                         "item (needs --temperature above 0), scored on the majority answer."),
+             concurrency: int = typer.Option(1, "--concurrency", min=1, help="Episodes in flight at once; above 1 "
+                                             "needs a serving engine (--engine vllm or openai)."),
              threads: Optional[int] = typer.Option(None, "--threads", min=1),
              unconstrained: bool = typer.Option(False, "--unconstrained", help="The ablation: free generation "
                                                 "with stop sequences at env tags, parsed post hoc."),
@@ -299,11 +322,7 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
              model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
              timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
              retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)):
-    """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
-    from .evaluator import EvalOptions, eval_command
-
-    if task not in ("hotpotqa", "gsm8k"):
-        raise typer.BadParameter(f"unknown task {task!r}; use hotpotqa or gsm8k", param_hint="--task")
+    from .evaluator import EvalOptions, check_usage, eval_command
     from .runtime.eval.report import PLOT_FORMATS
 
     if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
@@ -314,7 +333,8 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
                                      dict(urls=url, model_name=model_name, timeout=timeout, retries=retries))
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
-                          plot=plot)
+                          plot=plot, fields=fields, metric=metric, concurrency=concurrency, samples=samples)
+    check_usage(options)
     from .compiler.tools import check_runnable
 
     loaded = [_load(spec) for spec in specs]

@@ -1,6 +1,7 @@
-"""``ltlagent eval``: one run per dataset item and spec, results appended as items finish (``--resume``
-skips finished ones), a running progress line, a summary table (constrained and ``--unconstrained`` side by
-side when both result files exist) and an optional PNG. Imports the runtime only when called."""
+"""``ltlagent eval``: one run (or ``--samples K`` runs, majority-voted) per dataset item and spec,
+``--concurrency N`` items in flight on a serving engine, results appended as items finish (``--resume``
+skips finished ones), a running progress line, a summary table (constrained and ``--unconstrained`` side
+by side when both result files exist) and an optional chart. Imports the runtime only when called."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ import typer
 from .compiler.errors import SpecError
 
 BUILTINS = ("search", "lookup", "calculator")
+LOCAL_ENGINES = ("transformers", "llamacpp")   # one model context: one episode at a time
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,42 @@ class EvalOptions:
     seed: int = 0
     unconstrained: bool = False
     plot: Optional[Path] = None
+    fields: Optional[str] = None   # --fields role=field,... (see runtime.eval.tasks)
+    metric: Optional[str] = None   # --metric em_f1|numeric|label|module:function (None: the task's)
+    concurrency: int = 1           # episodes in flight (serving engines only)
+    samples: int = 1               # episodes per item, majority-voted (needs temperature > 0)
+
+
+def check_usage(options: EvalOptions) -> None:
+    """Raises typer.BadParameter (a usage error, exit 2) for options that cannot go together, before
+    anything loads: an unknown task, bad ``--fields`` or ``--metric`` (a user metric is imported here),
+    ``--samples`` above 1 at temperature 0, ``--concurrency`` above 1 on a local engine."""
+    task_of(options)
+    if options.samples > 1 and options.temperature <= 0:
+        raise typer.BadParameter(f"{options.samples} samples at temperature 0 would all be the same run; give "
+                                 "--temperature above 0 (e.g. 0.7)", param_hint="--samples")
+    if options.concurrency > 1:
+        from .runtime.engines import EngineOptions, choose
+
+        engine = choose(options.engine or EngineOptions())
+        if engine in LOCAL_ENGINES:
+            _refuse_concurrency(options, engine)
+
+
+def _refuse_concurrency(options: EvalOptions, engine: str) -> None:
+    raise typer.BadParameter(f"{options.concurrency} episodes at once need a serving engine (--engine vllm or "
+                             f"--engine openai); the {engine} engine holds one model context and runs one "
+                             "episode at a time", param_hint="--concurrency")
+
+
+def task_of(options: EvalOptions):
+    """The options' task (runtime.eval.tasks.Task). Raises typer.BadParameter naming the bad option."""
+    from .runtime.eval.tasks import TaskError, make_task
+
+    try:
+        return make_task(options.task, options.fields, options.metric)
+    except TaskError as err:
+        raise typer.BadParameter(str(err), param_hint=err.flag) from None
 
 
 def eval_command(specs: list, options: EvalOptions) -> list:
@@ -42,17 +80,20 @@ def eval_command(specs: list, options: EvalOptions) -> list:
     set_openmp_policy(options.engine)
     from .runtime.eval.report import ReportError, check_plot
 
+    from .runtime.eval.tasks import MetricError
+
+    task = task_of(options)
     compiled_specs = [compile_spec(spec) for spec in specs]
     _unique_names(compiled_specs)
     try:
         if options.plot is not None:
             check_plot(options.plot)
-        items = _items(options)
+        items = _items(options, task)
         agents, global_docs = _prepare(compiled_specs, options)
         for agent in agents:
-            _evaluate_one(agent, items, global_docs, options)
+            _evaluate_one(agent, items, global_docs, options, task)
         return _report(compiled_specs, {item.id for item in items}, options)
-    except ReportError as err:
+    except (ReportError, MetricError) as err:
         raise SpecError(str(err)) from None
 
 
@@ -65,11 +106,11 @@ def _unique_names(compiled_specs: list) -> None:
                         f"name, so give each spec its own name")
 
 
-def _items(options: EvalOptions) -> list:
+def _items(options: EvalOptions, task) -> list:
     from .runtime.eval.datasets import DatasetError, load_items
 
     try:
-        return load_items(options.data, options.task, options.limit)
+        return load_items(options.data, task, options.limit)
     except DatasetError as err:
         raise SpecError(str(err)) from None
     except OSError as err:
@@ -87,6 +128,8 @@ def _prepare(compiled_specs: list, options: EvalOptions):
     try:
         store = DocStore.from_jsonl(options.docs) if options.docs is not None else None
         first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True))
+        if options.concurrency > 1 and not getattr(first.engine, "concurrent", False):
+            _refuse_concurrency(options, type(first.engine).__name__)
         agents = [first] + [first.for_spec(compiled) for compiled in compiled_specs[1:]]
         for compiled in compiled_specs:
             ToolBox.for_spec(compiled.spec, docs=store, builtins=BUILTINS)
@@ -95,7 +138,7 @@ def _prepare(compiled_specs: list, options: EvalOptions):
     return agents, store
 
 
-def _evaluate_one(agent, items: list, global_docs, options: EvalOptions) -> None:
+def _evaluate_one(agent, items: list, global_docs, options: EvalOptions, task) -> None:
     """Run one spec's agent over the items, appending to its results file."""
     from .runtime.eval.loop import evaluate
     from .runtime.eval.report import results_path
@@ -104,26 +147,29 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions) -> None
     out = results_path(options.out, name, options.task, options.unconstrained)
     mode = "unconstrained" if options.unconstrained else "constrained"
     typer.echo(f"{name} ({mode}) on {len(items)} {options.task} items -> {out}", err=True)
-    run_item = _item_runner(agent, global_docs, options)
-    evaluate(items, options.task, run_item, out, options.resume,
-             on_result=lambda r, t: _progress(r, t, len(items)))
+    run_item = _item_runner(agent, global_docs, options, task)
+    evaluate(items, task, run_item, out, options.resume, on_result=lambda r, t: _progress(r, t, len(items)),
+             concurrency=options.concurrency, samples=options.samples)
 
 
-def _item_runner(agent, global_docs, options: EvalOptions):
-    """``run_item(item) -> dict``: one episode (constrained, or free for the ablation) and its fields."""
+def _item_runner(agent, global_docs, options: EvalOptions, task):
+    """``run_item(item, k) -> dict``: episode ``k`` of an item (constrained, or free for the ablation),
+    seeded ``seed + k``, with its own tools (a fresh ToolBox and browser per episode) and its fields."""
+    from .runtime.agent import prompt_text
     from .runtime.engines import Sampling
-    from .runtime.eval.loop import answer_segments, final_answer, grader
+    from .runtime.eval.loop import answer_segments, final_answer
+    from .runtime.eval.rows import episode_fields
     from .runtime.tools import DocStore, ToolBox
     from .runtime.trace import verdict
 
     compiled = agent.compiled
-    grade, answers = grader(options.task), answer_segments(compiled.spec)
+    answers, prompt = answer_segments(compiled.spec), prompt_text(compiled.spec)
 
-    def run_item(item) -> dict:
+    def run_item(item, k: int) -> dict:
         docs = global_docs or (DocStore.from_context(item.context) if item.context else None)
         toolbox = ToolBox.for_spec(compiled.spec, docs=docs, builtins=BUILTINS)
-        kwargs = dict(sampling=Sampling(options.temperature, 1.0, options.seed), reference=item.answer,
-                      grader=grade)
+        kwargs = dict(sampling=Sampling(options.temperature, 1.0, options.seed + k), reference=item.answer,
+                      grader=task.metric.grade)
         failure = None
         if options.unconstrained:
             free = agent.run_free(item.question, toolbox, **kwargs)
@@ -131,17 +177,16 @@ def _item_runner(agent, global_docs, options: EvalOptions):
         else:
             result = agent.run(item.question, toolbox, **kwargs)
         satisfied = failure is None and verdict(compiled, result)["satisfied"]
-        return {"prediction": final_answer(result.segments, answers), "satisfied": satisfied,
-                "parse_failed": failure is not None, "parse_failure": failure, "stopped_by": result.stopped_by,
-                "segments": len(result.segments), "model_tokens": result.model_tokens,
-                "forward_passes": result.forward_passes, "seconds": round(result.seconds, 3),
-                "letters": result.letters}
+        fields = episode_fields(result, final_answer(result.segments, answers), satisfied, failure, prompt)
+        return {**fields, "seed": options.seed + k} if options.samples > 1 else fields
     return run_item
 
 
 def _progress(result: dict, tally, total: int) -> None:
     means = tally.means()
-    score = " ".join(f"{k}={means[k]:.3f}" for k in ("em", "f1", "accuracy") if k in means)
+    shown = [k for k in means if k not in ("satisfied", "parse_failed", "errors", "seconds", "model_tokens",
+                                           "segments", "forward_passes")]
+    score = " ".join(f"{k}={means[k]:.3f}" for k in shown)
     typer.echo(f"[{tally.count}/{total}] {score} satisfied={means.get('satisfied', 0):.0%} "
                f"{result.get('seconds', 0):.1f}s  {result['id']}", err=True)
 

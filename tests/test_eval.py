@@ -54,7 +54,7 @@ def test_loop_writes_incrementally_and_resumes(tmp_path):
     out = tmp_path / "results.jsonl"
     calls = []
 
-    def run(item):
+    def run(item, k):
         calls.append(item.id)
         if item.id == "2":
             raise KeyboardInterrupt  # an interruption mid-evaluation
@@ -64,7 +64,8 @@ def test_loop_writes_incrementally_and_resumes(tmp_path):
         evaluate(items, "gsm8k", run, out)
     assert done_ids(out) == {"0", "1"}  # what finished is on disk
     calls.clear()
-    tally = evaluate(items, "gsm8k", lambda item: {"prediction": "4", "satisfied": True}, out, resume=True)
+    tally = evaluate(items, "gsm8k", lambda item, k: {"prediction": "4", "satisfied": True}, out,
+                     resume=True)
     assert done_ids(out) == {str(i) for i in range(5)}
     assert tally.count == 5 and tally.means()["accuracy"] == 1.0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -73,7 +74,7 @@ def test_loop_writes_incrementally_and_resumes(tmp_path):
 
 def test_a_failing_run_is_recorded_not_fatal(tmp_path):
     out = tmp_path / "r.jsonl"
-    tally = evaluate([Item("a", "q", "Paris")], "hotpotqa", lambda item: 1 / 0, out)
+    tally = evaluate([Item("a", "q", "Paris")], "hotpotqa", lambda item, k: 1 / 0, out)
     row = json.loads(out.read_text())
     assert row["error"].startswith("ZeroDivisionError") and row["em"] == 0.0 and tally.count == 1
 

@@ -90,7 +90,8 @@ def test_evaluate_tallies_only_the_items_asked_for(tmp_path):
     out = tmp_path / "r.jsonl"
     out.write_text(json.dumps({"id": "old", "accuracy": 1.0, "satisfied": True}) + "\n")
     items = [Item("1", "q", "#### 7"), Item("2", "q", "#### 8")]
-    tally = evaluate(items, "gsm8k", lambda item: {"prediction": "7", "satisfied": True}, out, resume=True)
+    tally = evaluate(items, "gsm8k", lambda item, k: {"prediction": "7", "satisfied": True}, out,
+                     resume=True)
     assert tally.count == 2 and tally.means()["accuracy"] == 0.5
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["old", "1", "2"]
 
@@ -121,3 +122,74 @@ def test_eval_finds_a_bad_later_spec_before_running(tmp_path, tiny_model_path, c
     err = capsys.readouterr().err
     assert code == 1 and "recursi" in err and "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "res").exists()
+
+
+def test_the_plot_draws_values_counts_and_costs_side_by_side(tmp_path):
+    from ltlagent.runtime.eval.report import item_counts, panels, plot
+
+    rows = [Row("react", "constrained", 20, {"em": 0.1, "f1": 0.2, "satisfied": 1.0, "parse_failed": 0.0,
+                                             "seconds": 8.1, "model_tokens": 164}),
+            Row("react", "unconstrained", 18, {"em": 0.0, "f1": 0.05, "satisfied": 0.05, "parse_failed": 0.35,
+                                               "seconds": 41.7, "model_tokens": 520}),
+            Row("cot", "constrained", 20, {"em": 0.0, "f1": 0.0, "satisfied": 1.0, "seconds": 1.8,
+                                           "model_tokens": 37})]
+    assert panels(rows) == ["em", "f1", "satisfied", "parse_failed", "seconds", "model_tokens"]
+    assert item_counts(rows) == {"react": "n=20 / 18", "cot": "n=20"}
+    path = tmp_path / "sub" / "p.png"
+    plot(rows, path, "hotpotqa")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[1] > 1000 and pixels.std() > 0.05  # a real chart, not a blank canvas
+    svg = tmp_path / "p.svg"
+    plot(rows, svg, "hotpotqa")
+    import re
+
+    texts = re.findall(r"<!-- (.*?) -->", svg.read_text())  # matplotlib names each drawn text in a comment
+    for label in ("n=20 / 18", "n=20", "0.10", "100%", "5%", "35%", "41.7", "520", "seconds per item",
+                  "model tokens per item", "constrained", "unconstrained"):
+        assert label in texts, label
+
+
+def test_summary_rows_carry_their_item_counts_and_a_user_metric(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rows = [{"id": str(i), "overlap": i / 4, "metrics": ["overlap"], "satisfied": True, "seconds": 1.0}
+            for i in range(4)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    row = summarize("cot", "constrained", path)
+    assert row.items == 4 and row.means["overlap"] == pytest.approx(0.375)
+    head = table([row]).splitlines()[0].split()
+    assert head[:5] == ["agent", "mode", "items", "overlap", "satisfied"]
+
+
+def test_old_result_rows_without_runs_or_metric_names_still_summarise(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({"id": "1", "question": "q", "gold": "#### 3", "prediction": "3", "satisfied": True,
+                                "parse_failed": False, "segments": 3, "model_tokens": 40, "seconds": 2.0,
+                                "accuracy": 1.0}) + "\n")
+    row = summarize("cot", "constrained", path)
+    assert row.items == 1 and row.means == {"accuracy": 1.0, "satisfied": 1.0, "parse_failed": 0.0, "seconds": 2.0,
+                                            "model_tokens": 40.0, "segments": 3.0}
+
+
+def test_episode_fields_keep_the_whole_run():
+    from ltlagent.runtime.decode import RunResult
+    from ltlagent.runtime.eval.rows import episode_fields
+
+    records = [SegmentRecord("question", "question", None, "Who?", "env", 0, 1, 3, 3, 1, 0.0),
+               SegmentRecord("action", "action.Search", "Search", "Search", "model", 1, 2, 2, 0, 2, 0.1),
+               SegmentRecord("observation", "observation", None, "Paris is...", "env", 2, 3, 4, 4, 1, 0.0,
+                             {"name": "Search", "input": "Paris", "ok": True, "error": None, "text": "Paris is...",
+                              "seconds": 0.01}),
+               SegmentRecord("answer", "answer", None, "Paris", "model", 3, 4, 2, 0, 2, 0.1)]
+    prompt = "Instructions\n\n"
+    result = RunResult(records, "end", 4, True, 4, 6, 13, 1.25, prompt + "Question: Who?\n...Answer: Paris\n")
+    fields = episode_fields(result, "Paris", True, None, prompt)
+    assert fields["transcript"] == "Question: Who?\n...Answer: Paris\n" and fields["segments"] == 4
+    assert [s["letter"] for s in fields["trace"]] == result.letters == fields["letters"]
+    assert fields["trace"][1] == {"name": "action", "letter": "action.Search", "option": "Search", "text": "Search",
+                                  "by": "model", "tokens": 2}
+    assert fields["trace"][2]["tool"] == {"name": "Search", "input": "Paris", "ok": True, "error": None}
+    assert json.loads(json.dumps(fields)) == fields

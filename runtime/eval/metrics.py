@@ -1,5 +1,5 @@
 """Answer metrics: HotpotQA exact match and F1 with the official answer normalisation; GSM8K numeric
-accuracy on the ``#### n`` answer."""
+accuracy on the ``#### n`` answer (or any number); class-label accuracy (FEVER)."""
 from __future__ import annotations
 
 import re
@@ -59,3 +59,23 @@ def gsm8k_gold(answer: str) -> float:
 def numeric_match(prediction: str, gold: float, tolerance: float = 1e-6) -> float:
     value = last_number(prediction)
     return float(value is not None and abs(value - gold) <= tolerance * max(1.0, abs(gold)))
+
+
+def gold_number(answer: str) -> Optional[float]:
+    """A numeric reference answer: the number after ``####`` when there is one (GSM8K), else the last
+    number in the text; None when it has no number."""
+    try:
+        return gsm8k_gold(answer) if "####" in answer else last_number(answer)
+    except ValueError:
+        return None
+
+
+def normalize_label(text: str) -> str:
+    """A class label compared loosely: case-folded, blanks collapsed, surrounding punctuation dropped
+    (``"Not enough info."`` reads as ``"NOT ENOUGH INFO"``)."""
+    return " ".join(text.strip().strip(string.punctuation).split()).casefold()
+
+
+def label_match(prediction: str, gold: str) -> float:
+    """1.0 when the predicted label is the gold one (see ``normalize_label``), else 0.0."""
+    return float(normalize_label(prediction) == normalize_label(gold))

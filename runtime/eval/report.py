@@ -58,11 +58,19 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def rate_keys(rows: list[dict]) -> list[str]:
+    """The rates to average: the built-in ones (``RATES``) and the scores that rows name in ``metrics``
+    (a user metric's), in that order."""
+    extra = [k for r in rows for k in (r.get("metrics") if isinstance(r.get("metrics"), list) else ())
+             if isinstance(k, str) and k not in RATES]
+    return list(RATES) + list(dict.fromkeys(extra))
+
+
 def means(rows: list[dict]) -> dict:
     """Rates (answer metrics, satisfaction, parse failures) over every row, a failed run (one with an
     ``error``) counting 0; costs over the rows that finished; ``errors``, the failed fraction, if any."""
     result = {}
-    for key in RATES:
+    for key in rate_keys(rows):
         if any(key in r for r in rows):
             result[key] = sum(float(r.get(key) or 0) for r in rows) / len(rows)
     finished = [r for r in rows if "error" not in r]
@@ -87,9 +95,19 @@ COLUMNS = (("em", "EM", "{:.3f}"), ("f1", "F1", "{:.3f}"), ("accuracy", "acc", "
            ("segments", "segments", "{:.1f}"))
 
 
+def columns(rows: list[Row]) -> list[tuple[str, str, str]]:
+    """The table's columns: ``(key, title, format)`` of the built-in ones any row has, a user metric's
+    scores after the answer metrics."""
+    known = {c[0] for c in COLUMNS} | set(COSTS)
+    extra = list(dict.fromkeys(k for r in rows for k in r.means if k not in known))
+    used = [c for c in COLUMNS if any(c[0] in r.means for r in rows)]
+    at = next((i for i, c in enumerate(used) if c[0] == "satisfied"), len(used))
+    return used[:at] + [(k, k, "{:.3f}") for k in extra] + used[at:]
+
+
 def table(rows: list[Row]) -> str:
     """A plain-text table: one line per row, the columns any row has."""
-    used = [c for c in COLUMNS if any(c[0] in r.means for r in rows)]
+    used = columns(rows)
     head = ["agent", "mode", "items"] + [title for _, title, _ in used]
     body = [[r.agent, r.mode, str(r.items)] + [fmt.format(r.means[k]) if k in r.means else "-" for k, _, fmt in used]
             for r in rows]
@@ -99,26 +117,49 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PANEL_TITLES = {"em": "exact match", "f1": "F1", "accuracy": "accuracy", "satisfied": "satisfies the spec",
+                "parse_failed": "parse failures", "seconds": "seconds per item", "model_tokens": "model tokens per item"}
+PANEL_FORMATS = {"satisfied": "{:.0%}", "parse_failed": "{:.0%}", "seconds": "{:.1f}", "model_tokens": "{:.0f}"}
+MODE_STYLES = {"constrained": {"color": "#3b75af"}, "unconstrained": {"color": "#f0a04b", "hatch": "//"}}
+
+
+def panels(rows: list[Row]) -> list[str]:
+    """The quantities the plot draws, one panel each: the answer metrics, satisfaction, parse failures
+    (when any row has them), then the costs (seconds and model tokens per item)."""
+    keys = [k for k, _, _ in columns(rows) if k not in ("errors", "segments")]
+    return [k for k in keys if any(k in r.means for r in rows)]
+
+
+def item_counts(rows: list[Row]) -> dict[str, str]:
+    """Per agent, the tick label's count of items: ``n=20``, or ``n=20 / 18`` when its modes differ."""
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        counts.setdefault(r.agent, []).append(r.items)
+    return {agent: "n=" + " / ".join(map(str, dict.fromkeys(ns))) for agent, ns in counts.items()}
+
+
 def plot(rows: list[Row], path: Path, title: str) -> None:
-    """A chart (PNG, PDF or SVG by the suffix) of grouped bars: per agent and mode, its answer metrics,
-    satisfaction and parse-failure rates. Raises ReportError when it cannot (see ``check_plot``) or the
-    file cannot be written."""
+    """A chart (PNG, PDF or SVG by the suffix): one panel per quantity (answer metrics, satisfaction,
+    parse failures, seconds and model tokens per item), the agents along each, constrained and
+    unconstrained bars side by side, each bar labelled with its value and each agent with its number of
+    items. Raises ReportError when it cannot (see ``check_plot``) or the file cannot be written."""
     check_plot(path)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [k for k in ("em", "f1", "accuracy", "satisfied", "parse_failed") if any(k in r.means for r in rows)]
-    labels = [f"{r.agent}\n{r.mode}" for r in rows]
-    width = 0.8 / max(1, len(metrics))
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.3 * len(rows) + 2), 4.2))
-    for i, key in enumerate(metrics):
-        values = [r.means.get(key, 0.0) for r in rows]
-        axes.bar([x + i * width for x in range(len(rows))], values, width, label=key)
-    axes.set_xticks([x + width * (len(metrics) - 1) / 2 for x in range(len(rows))], labels, fontsize=8)
-    axes.set_ylim(0, 1.05)
-    axes.set_title(title)
-    axes.legend(fontsize=8)
+    keys, agents = panels(rows), list(dict.fromkeys(r.agent for r in rows))
+    modes = [m for m in MODE_STYLES if any(r.mode == m for r in rows)] or ["constrained"]
+    ncols = min(3, max(1, len(keys)))
+    nrows = -(-max(1, len(keys)) // ncols)
+    figure, grid = plt.subplots(nrows, ncols, squeeze=False,
+                                figsize=(ncols * max(3.6, 1.1 * len(agents) * len(modes) + 1.2), 3.3 * nrows + 0.6))
+    for axes, key in zip(grid.flat, keys):
+        _panel(axes, key, rows, agents, modes)
+    for axes in list(grid.flat)[len(keys):]:
+        axes.axis("off")
+    grid.flat[0].legend(fontsize=7, loc="upper right")
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +168,24 @@ def plot(rows: list[Row], path: Path, title: str) -> None:
         raise ReportError(f"{path}: {err.strerror or err}") from None
     finally:
         plt.close(figure)
+
+
+def _panel(axes, key: str, rows: list[Row], agents: list[str], modes: list[str]) -> None:
+    """One quantity's bars: per agent, one bar per mode, its value written on it."""
+    width, fmt = 0.8 / len(modes), PANEL_FORMATS.get(key, "{:.2f}")
+    by = {(r.agent, r.mode): r.means.get(key) for r in rows}
+    top = max([v for v in by.values() if v is not None] or [0.0])
+    for i, mode in enumerate(modes):
+        xs = [x + (i - (len(modes) - 1) / 2) * width for x in range(len(agents))]
+        values = [by.get((agent, mode)) for agent in agents]
+        bars = axes.bar(xs, [v or 0.0 for v in values], width, label=mode, **MODE_STYLES[mode])
+        axes.bar_label(bars, [fmt.format(v) if v is not None else "" for v in values], fontsize=7, padding=1)
+    counts = item_counts(rows)
+    axes.set_xticks(range(len(agents)), [f"{a}\n{counts[a]}" for a in agents], fontsize=7)
+    rate = key not in COSTS
+    axes.set_ylim(0, 1.12 if rate and top <= 1 else max(top, 1e-9) * 1.18)
+    axes.set_title(PANEL_TITLES.get(key, key), fontsize=9)
+    axes.tick_params(axis="y", labelsize=7)
 
 
 def check_plot(path: Path) -> None:

@@ -93,10 +93,10 @@ class DocStore:
         return cls(pages)
 
     @classmethod
-    def from_context(cls, context) -> "DocStore":
+    def from_context(cls, context, where: str = "context") -> "DocStore":
         """The store of one HotpotQA item's ``context``: ``[[title, [sentence, ...]], ...]``.
-        Raises DocStoreError for another shape."""
-        return cls(_context_pages(context, "context"))
+        Raises DocStoreError for another shape, its message starting with ``where``."""
+        return cls(_context_pages(context, where))
 
     @classmethod
     def from_jsonl(cls, path) -> "DocStore":
