@@ -1,7 +1,7 @@
 # The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures verify-reference
+.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures figures-serving verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,7 @@ bench: setup-llamacpp
 	$(VENV)/python bench/bench_compile.py
 	$(VENV)/python bench/bench_runtime.py
 	$(VENV)/python bench/bench_engines.py
+	$(VENV)/python bench/bench_serving.py
 
 # The reference framework's own few-shot prompts, each folder verified against its agent's s-expression
 # spec (granite_react uses react's). 76 of the 86 examples are well formed; the 10 that break their
@@ -58,3 +59,8 @@ figures: setup
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K) --unconstrained --plot results/gsm8k.png
 	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER)
 	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER) --unconstrained --plot results/fever.png
+
+# The same kind of table through a vLLM server, 8 episodes at once (bench/figures_serving.sh starts and stops
+# the server). Results in results/vllm/, resumable.
+figures-serving: setup setup-vllm
+	bash bench/figures_serving.sh
