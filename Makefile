@@ -28,7 +28,7 @@ test: setup-llamacpp setup-vllm
 test-fast: setup
 	LTLAGENT_TEST_FAST=1 $(VENV)/python -m pytest -q -m "not slow and not model"
 
-bench: setup-llamacpp
+bench: setup-llamacpp setup-vllm
 	@$(VENV)/python -c "import outlines" 2>/dev/null || $(VENV)/python -m pip install -q -e '.[test,bench]'
 	$(VENV)/python bench/bench_compile.py
 	$(VENV)/python bench/bench_runtime.py
