@@ -312,3 +312,23 @@ def test_cli_runs_on_vllm_and_records_the_counters(vllm_url, tmp_path):
     summary = json.loads(trace.read_text().splitlines()[-1])
     assert summary["verdict"]["satisfied"] and summary["engine"] == "vllm"
     assert summary["engine_counters"]["requests"] == summary["forward_passes"] > 0
+
+
+@needs_vllm
+def test_cli_eval_keeps_episodes_in_flight_on_replicas_and_resumes(vllm_url, tmp_path):
+    """--concurrency 4 over two --url replicas (the same server twice): every item's row is written, each
+    once, all satisfied; a second run with --resume and more items runs only the new ones."""
+    data = tmp_path / "claims.jsonl"
+    claims = [{"id": i, "claim": f"Claim number {i} is true.", "label": "SUPPORTS"} for i in range(6)]
+    data.write_text("".join(json.dumps(c) + "\n" for c in claims))
+    out = tmp_path / "results"
+    base = ["eval", str(SPECS / "fever_direct.yaml"), "--data", str(data), "--task", "fever", "--out", str(out),
+            "--engine", "vllm", "--url", vllm_url, "--url", vllm_url, "--concurrency", "4"]
+    done = cli(*base, "--limit", "4")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "fever_direct-fever.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == ["0", "1", "2", "3"] and all(r["satisfied"] for r in rows)
+    done = cli(*base, "--resume")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "fever_direct-fever.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == [str(i) for i in range(6)]
