@@ -243,8 +243,12 @@ def test_auto_picks_llamacpp_for_gguf_models_when_installed(monkeypatch, tiny_mo
 def test_engine_misuse_is_a_clear_error(monkeypatch, tiny_model_path):
     from ltlagent.runtime.engines import open_engine
 
-    with pytest.raises(EngineError, match="unknown engine 'vllm'"):
-        EngineOptions(engine="vllm")
+    with pytest.raises(EngineError, match="unknown engine 'sglang'"):
+        EngineOptions(engine="sglang")
+    with pytest.raises(EngineError, match="--url is for the serving engines"):
+        EngineOptions(engine="llamacpp", urls=("http://127.0.0.1:1/v1",))
+    with pytest.raises(EngineError, match="needs the server's address"):
+        open_engine(EngineOptions(engine="vllm"))
     if llamacpp.available():
         with pytest.raises(EngineError, match="reads .gguf files"):
             open_engine(EngineOptions(engine="llamacpp", model=str(tiny_model_path)))
@@ -275,7 +279,7 @@ def cli(*args, timeout=600):
 
 
 def test_cli_engine_usage_errors_exit_2():
-    for flag, value in (("--engine", "vllm"), ("--device", "tpu"), ("--dtype", "int4")):
+    for flag, value in (("--engine", "sglang"), ("--device", "tpu"), ("--dtype", "int4")):
         done = cli("run", "specs/direct.yaml", "--task", "x", flag, value)
         assert done.returncode == 2 and flag in done.stderr and "Traceback" not in done.stderr
 
