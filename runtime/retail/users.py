@@ -31,7 +31,8 @@ STOP = "###STOP###"
 
 _EMAIL = re.compile(r"\be-?mail\b")
 _NAME_ZIP = re.compile(r"\b(zip|postal|post code|full name|your name|first name|last name)\b")
-_IDENTITY = re.compile(r"\b(authenticat\w*|verify|verif\w*|identity|identify|locate your account|look you up)\b")
+_IDENTITY = re.compile(r"\b(authenticate|authentication|verify|verification|identity|identify|locate your account|"
+                       r"look you up)\b")
 _CONFIRM = re.compile(r"\b(confirm|proceed|yes|go ahead|shall i|should i|would you like me to|do you want me to)\b")
 _ORDER_Q = re.compile(r"\border (id|number)\b|\bwhich order\b")
 _ITEMS_Q = re.compile(r"\bwhich (item|items|product|products)\b|\bwhat (item|items)\b")
