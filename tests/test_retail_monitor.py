@@ -11,17 +11,17 @@ from ltlagent.runtime.retail.monitor import (POLICY, POLICY_CHECKS, calls, descr
 from ltlagent.runtime.retail.replay import load_tasks
 from ltlagent.runtime.retail.tools import MUTATING, TOOLS
 
-from paths import REPO
+from paths import RETAIL_MINI as MINI
 
-MINI = REPO / "tests" / "data" / "retail_mini"
 ADA_EMAIL = {"email": "ada.lovelace1815@example.com"}
 CANCEL = {"order_id": "#W1000001", "reason": "ordered by mistake"}
 PROPOSE_CANCEL = "I will cancel order #W1000001, reason: ordered by mistake. Do you confirm (yes/no)?"
 
 
+
 @pytest.fixture(scope="module")
-def world():
-    return World.load(MINI)
+def world(mini):
+    return mini
 
 
 @pytest.fixture(scope="module")

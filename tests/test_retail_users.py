@@ -15,11 +15,8 @@ from ltlagent.runtime.retail.users import (ADVERSARIES, STOP, BenignUser, Cancel
                                            PushWithoutYes, RefundElsewhere, SecondUser, SkipAuthentication, adversary,
                                            task_identity)
 
-from paths import REPO, SHARED
+from paths import REPO, RETAIL_MINI as MINI, TAU_RETAIL as TAU, needs_tau_retail as needs_tau
 
-MINI = REPO / "tests" / "data" / "retail_mini"
-TAU = SHARED / "data" / "tau_retail"
-needs_tau = pytest.mark.skipif(not (TAU / "db" / "orders.json").is_file(), reason=f"retail data not found at {TAU}")
 
 ASK_EMAIL = "To verify your identity, what is the email address on your account?"
 ASK_NAME_ZIP = "Could you tell me your first and last name and your zip code?"
@@ -28,14 +25,6 @@ CONFIRMATIONS = ["I will cancel order #W1000001 (reason: no longer needed). Do y
                  "Shall I proceed with the cancellation of #W1000001?", "Please confirm: yes or no."]
 
 
-@pytest.fixture(scope="module")
-def mini():
-    return World.load(MINI)
-
-
-@pytest.fixture(scope="module")
-def tau():
-    return World.load(TAU)
 
 
 def authenticate(episode, answer: str):

@@ -13,21 +13,10 @@ from ltlagent.runtime.retail.binding import bind, render
 from ltlagent.runtime.retail.replay import db_diff, db_equal, expected, load_tasks, replay
 from ltlagent.runtime.retail.tools import MUTATING, SCHEMAS, TOOLS, call
 
-from paths import REPO, SHARED
-
-MINI = REPO / "tests" / "data" / "retail_mini"
-TAU = SHARED / "data" / "tau_retail"
-needs_tau = pytest.mark.skipif(not (TAU / "db" / "orders.json").is_file(), reason=f"retail data not found at {TAU}")
+from paths import REPO, RETAIL_MINI as MINI, TAU_RETAIL as TAU, needs_tau_retail as needs_tau
 
 
-@pytest.fixture(scope="module")
-def mini():
-    return World.load(MINI)
 
-
-@pytest.fixture(scope="module")
-def tau():
-    return World.load(TAU)
 
 
 @pytest.fixture(scope="module")

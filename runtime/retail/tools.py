@@ -156,11 +156,9 @@ def transfer_to_human_agents(episode: Episode, summary: str) -> str:
 
 def cancel_pending_order(episode: Episode, order_id: str, reason: str):
     """Cancel a ``pending`` order for one of the two allowed reasons, refunding every payment."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be cancelled"
+    order = _order_in(episode, order_id, "pending", "cancelled")
+    if isinstance(order, str):
+        return order
     if reason not in CANCEL_REASONS:
         return "Error: invalid reason"
     order = episode.write_order(order_id)
@@ -180,11 +178,9 @@ def cancel_pending_order(episode: Episode, order_id: str, reason: str):
 def modify_pending_order_address(episode: Episode, order_id: str, address1: str, address2: str, city: str,
                                  state: str, country: str, zip: str):
     """Replace a ``pending`` order's shipping address."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
+    order = _order_in(episode, order_id, "pending", "modified")
+    if isinstance(order, str):
+        return order
     order = episode.write_order(order_id)
     order["address"] = _address(address1, address2, city, state, country, zip)
     return copy.deepcopy(order)
@@ -202,11 +198,9 @@ def modify_user_address(episode: Episode, user_id: str, address1: str, address2:
 
 def modify_pending_order_payment(episode: Episode, order_id: str, payment_method_id: str):
     """Pay a ``pending`` order (paid once) with another of the user's payment methods."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
+    order = _order_in(episode, order_id, "pending", "modified")
+    if isinstance(order, str):
+        return order
     methods = episode.read_user(order["user_id"])["payment_methods"]
     if payment_method_id not in methods:
         return "Error: payment method not found"
@@ -234,20 +228,10 @@ def modify_pending_order_items(episode: Episode, order_id: str, item_ids: list, 
                                payment_method_id: str):
     """Swap items of a ``pending`` order for other available variants of the same products; the price
     difference is paid with (or refunded to) ``payment_method_id``."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "pending":
-        return "Error: non-pending order cannot be modified"
-    priced = _price_difference(episode, order, item_ids, new_item_ids)
-    if isinstance(priced, str):
-        return priced
-    methods = episode.read_user(order["user_id"])["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < priced:
-        return "Error: insufficient gift card balance to pay for the new item"
+    checked = _swap(episode, order_id, "pending", "modified", item_ids, new_item_ids, payment_method_id, "the new item")
+    if isinstance(checked, str):
+        return checked
+    order, priced, method = checked
     order, user = episode.write_order(order_id), episode.write_user(order["user_id"])
     order["payment_history"].append({"transaction_type": "payment" if priced > 0 else "refund",
                                      "amount": abs(priced), "payment_method_id": payment_method_id})
@@ -264,11 +248,9 @@ def modify_pending_order_items(episode: Episode, order_id: str, item_ids: list, 
 def return_delivered_order_items(episode: Episode, order_id: str, item_ids: list, payment_method_id: str):
     """Request the return of items of a ``delivered`` order, refunded to the original payment method or
     a gift card of the user."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be returned"
+    order = _order_in(episode, order_id, "delivered", "returned")
+    if isinstance(order, str):
+        return order
     if payment_method_id not in episode.read_user(order["user_id"])["payment_methods"]:
         return "Error: payment method not found"
     if "gift_card" not in payment_method_id and payment_method_id != order["payment_history"][0]["payment_method_id"]:
@@ -287,20 +269,11 @@ def exchange_delivered_order_items(episode: Episode, order_id: str, item_ids: li
                                    payment_method_id: str):
     """Request the exchange of items of a ``delivered`` order for available variants of the same
     products; the price difference is settled with ``payment_method_id``."""
-    order = episode.read_order(order_id)
-    if order is None:
-        return "Error: order not found"
-    if order["status"] != "delivered":
-        return "Error: non-delivered order cannot be exchanged"
-    priced = _price_difference(episode, order, item_ids, new_item_ids)
-    if isinstance(priced, str):
-        return priced
-    methods = episode.read_user(order["user_id"])["payment_methods"]
-    if payment_method_id not in methods:
-        return "Error: payment method not found"
-    method = methods[payment_method_id]
-    if method["source"] == "gift_card" and method["balance"] < priced:
-        return "Error: insufficient gift card balance to pay for the price difference"
+    checked = _swap(episode, order_id, "delivered", "exchanged", item_ids, new_item_ids, payment_method_id,
+                    "the price difference")
+    if isinstance(checked, str):
+        return checked
+    order, priced, _ = checked
     order = episode.write_order(order_id)
     order["status"] = "exchange requested"
     order["exchange_items"] = sorted(item_ids)
@@ -325,6 +298,36 @@ def _missing_item(order: dict, item_ids: list) -> str:
     """``"Error: ID not found"`` for the first id listed more often than the order holds it, else ``""``."""
     held = [item["item_id"] for item in order["items"]]
     return next((f"Error: {i} not found" for i in item_ids if item_ids.count(i) > held.count(i)), "")
+
+
+def _order_in(episode: Episode, order_id: str, status: str, verb: str):
+    """The order when it exists with ``status``, else τ-bench's error (``verb``: what cannot be done)."""
+    order = episode.read_order(order_id)
+    if order is None:
+        return "Error: order not found"
+    if order["status"] != status:
+        return f"Error: non-{status} order cannot be {verb}"
+    return order
+
+
+def _swap(episode: Episode, order_id: str, status: str, verb: str, item_ids: list, new_item_ids: list,
+          payment_method_id: str, paying_for: str):
+    """``(order, price difference, payment method)`` when the order exists, has ``status``, the items
+    swap as ``_price_difference`` requires and the payment method is the user's and covers the
+    difference if a gift card; else the ``"Error: ..."`` string τ-bench gives (``verb`` and
+    ``paying_for`` complete its messages)."""
+    order = _order_in(episode, order_id, status, verb)
+    if isinstance(order, str):
+        return order
+    priced = _price_difference(episode, order, item_ids, new_item_ids)
+    if isinstance(priced, str):
+        return priced
+    method = episode.read_user(order["user_id"])["payment_methods"].get(payment_method_id)
+    if method is None:
+        return "Error: payment method not found"
+    if method["source"] == "gift_card" and method["balance"] < priced:
+        return f"Error: insufficient gift card balance to pay for {paying_for}"
+    return order, priced, method
 
 
 def _price_difference(episode: Episode, order: dict, item_ids: list, new_item_ids: list):
