@@ -92,3 +92,21 @@ def vllm_url():
         yield url
     finally:
         stop_vllm()
+
+
+@pytest.fixture(scope="session")
+def mini():
+    """The hand-written retail fixture world (tests/data/retail_mini)."""
+    from ltlagent.runtime.retail import World
+    from paths import RETAIL_MINI
+
+    return World.load(RETAIL_MINI)
+
+
+@pytest.fixture(scope="session")
+def tau():
+    """The τ-bench retail world from ../shared (tests using it are marked needs_tau_retail)."""
+    from ltlagent.runtime.retail import World
+    from paths import TAU_RETAIL
+
+    return World.load(TAU_RETAIL)

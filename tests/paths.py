@@ -16,3 +16,8 @@ def reference_spec_paths() -> list[Path]:
 
 needs_reference = pytest.mark.skipif(not REFERENCE_SPECS.is_dir(),
                                      reason=f"reference specs not found at {REFERENCE_SPECS}")
+
+RETAIL_MINI = REPO / "tests" / "data" / "retail_mini"   # the hand-written fixture world
+TAU_RETAIL = SHARED / "data" / "tau_retail"             # the τ-bench retail data, when ../shared has it
+needs_tau_retail = pytest.mark.skipif(not (TAU_RETAIL / "db" / "orders.json").is_file(),
+                                      reason=f"retail data not found at {TAU_RETAIL}")
