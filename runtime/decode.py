@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from ltlagent.compiler.analysis import winning_region
 from ltlagent.compiler.ast import Segment, letter as letter_of
 from .constraints import content_regex
 from .environment import EndOfInput
@@ -95,6 +96,7 @@ class Decoder:
         _check_alternatives(self)
         self.letter_cost = {a: self._letter_cost(a) for a in self.aut.alphabet}
         self.floor = token_floor(self.aut, self.letter_cost, self.spec.limits.max_segments)
+        self.regions = winning_region(compiled, self.spec.limits.max_segments)
         self.masks: dict = {}
 
     def _content(self, segment: Segment, indexes: IndexStore) -> _Content:
@@ -167,7 +169,9 @@ class _Run:
     # -- which segment comes next ------------------------------------------------------------------
 
     def candidates(self) -> dict[str, list[str]]:
-        """Per segment, its letters that keep acceptance reachable within both budgets."""
+        """Per segment, its letters that keep acceptance reachable within both budgets, and among them
+        the safe ones when there are any (see ``safe``). In an accepting state with no safe move, none:
+        the run stops rather than risk a dead end."""
         d, result = self.d, {}
         if self.segments_left <= 0:
             return result
@@ -177,6 +181,27 @@ class _Run:
                        and d.letter_cost[a] + floor[t] <= self.tokens_left]
             if letters:
                 result[segment.name] = letters
+        safe = self.safe(result)
+        if safe or self.state in d.aut.accepting:
+            return safe
+        return result
+
+    def safe(self, reachable: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The moves after which the agent can still force acceptance within the remaining segments
+        whatever the environment picks (the winning region ``ltlagent check`` proves the initial state is
+        in): a model segment's letters that lead into the region; an env choice segment only when every
+        option it may pick is reachable and leads into it."""
+        d = self.d
+        region = d.regions[min(self.segments_left - 1, len(d.regions) - 1)]
+        result = {}
+        for name, letters in reachable.items():
+            segment = d.spec.segment(name)
+            inside = [a for a in letters if d.aut.step(self.state, a) in region]
+            if segment.by == "env" and len(segment.letters) > 1:
+                if len(inside) == len(segment.letters):
+                    result[name] = inside
+            elif inside:
+                result[name] = inside
         return result
 
     def choose_segment(self) -> str:

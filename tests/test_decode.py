@@ -214,3 +214,41 @@ def test_indexes_and_path_tables_are_cached_on_disk(tiny_tokenizer, tmp_path):
     index = second.get(" [0-9]+\n")
     assert second.stats.built == 0 and second.stats.loaded == 1
     assert again.dist[index.get_initial_state()] == 3  # a space, a digit, the newline
+
+
+CONFIRM_SPEC = textwrap.dedent("""\
+    name: confirm-after-auth
+    segments:
+      question: {tag: "User:", by: env, input: task}
+      auth: {tag: "Auth:", max_tokens: 6}
+      propose: {tag: "Propose:", max_tokens: 6}
+      confirm: {tag: "Confirm:", by: env, input: user, choice: ["yes", "no"]}
+      change: {tag: "Change:", max_tokens: 6}
+      answer: {tag: "Answer:", max_tokens: 6}
+    behavior:
+      - question & X G !question
+      - F answer & G(answer -> last)
+      - G(propose -> X confirm)
+      - G(confirm.yes -> X change)
+      - "!change U auth"
+    limits: {max_segments: 12, max_tokens: 200}
+    """)
+
+
+class YesEnv(RandomEnv):
+    """Says yes to every confirmation: the environment that spoils a proposal made too early."""
+
+    def produce(self, segment, records):
+        return ("yes", None) if segment.options else super().produce(segment, records)
+
+
+def test_the_decoder_never_walks_into_a_state_the_environment_can_spoil(runtime, tiny_tokenizer):
+    """A proposal before authentication would let the user's "yes" force a change the spec forbids there;
+    ``check`` proves the agent can avoid that, so the decoder must too (only safe moves are offered)."""
+    compiled = ltlagent.compile(ltlagent.load(CONFIRM_SPEC))
+    decoder = runtime.decoder(compiled)
+    for seed in range(4 if FAST else 16):
+        source = RandomLogits(len(tiny_tokenizer), seed, spiky=tiny_tokenizer.encode("Confirm:") + tiny_tokenizer.encode("Propose:"))
+        sampler = Sampler(temperature=1.0, top_p=1.0, seed=seed)
+        result = decoder.run(source, sampler, YesEnv(seed), prompt_text(compiled.spec))
+        assert verdict(compiled, result)["satisfied"], result.letters
