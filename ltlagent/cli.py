@@ -195,6 +195,20 @@ DEVICE_HELP = "transformers engine: auto (the GPU if there is one), cpu, cuda or
 DTYPE_HELP = "transformers engine: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16."
 
 
+PROMPT_FORMAT_HELP = ("completion (no template), chat (the model's chat template; same as chat-system), "
+                      "chat-system (instructions and examples in the system turn) or chat-turns (examples as "
+                      "prior user/assistant turns); overrides the spec's prompt.format.")
+
+
+def _prompt_format(value: Optional[str]) -> Optional[str]:
+    """The --prompt-format of run / eval (None: the spec's); an unknown one is a usage error (exit 2)."""
+    from .compiler.ast import PROMPT_FORMATS
+
+    if value is not None and value not in PROMPT_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PROMPT_FORMATS)}", param_hint="--prompt-format")
+    return value
+
+
 def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int]):
     """The engine options of run / eval; a bad value is a usage error (exit 2)."""
     from .runtime.engines.base import DEVICES, DTYPES, ENGINES, EngineOptions
@@ -228,7 +242,9 @@ def run_cmd(spec: Path = SpecArg,
                                                 "that grade answers (Reflexion's evaluator)."),
         engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
         device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
+        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
+        prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
+                                                         callback=_prompt_format)):
     """Run the spec's agent on a local model: every finished run satisfies the spec."""
     from .compiler.tools import check_runnable
     from .runner import run_command
@@ -243,7 +259,7 @@ def run_cmd(spec: Path = SpecArg,
     engine_options = _engine_options(engine, model, device, dtype, threads)
     ok = run_command(spec=loaded, spec_path=spec, task=task or "", docs=docs, engine=engine_options,
                      sampling=Sampling(temperature, top_p, seed), prompt_file=prompt_file, trace=trace,
-                     as_json=as_json, reference=reference)
+                     as_json=as_json, reference=reference, prompt_format=prompt_format)
     if not ok:
         raise Failed()
 
@@ -269,7 +285,9 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
                                                  ".pdf or .svg file (needs matplotlib)."),
              engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
              device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP)):
+             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
+             prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
+                                                         callback=_prompt_format)):
     """Evaluate agents on a dataset: metrics, satisfaction rate, steps, tokens, time; a summary table."""
     from .evaluator import EvalOptions, eval_command
 
@@ -284,7 +302,7 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
     engine_options = _engine_options(engine, model, device, dtype, threads)
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
-                          plot=plot)
+                          plot=plot, prompt_format=prompt_format)
     from .compiler.tools import check_runnable
 
     loaded = [_load(spec) for spec in specs]

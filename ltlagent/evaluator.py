@@ -31,6 +31,7 @@ class EvalOptions:
     seed: int = 0
     unconstrained: bool = False
     plot: Optional[Path] = None
+    prompt_format: Optional[str] = None  # None: each spec's prompt.format (or the default)
 
 
 def eval_command(specs: list, options: EvalOptions) -> list:
@@ -82,15 +83,17 @@ def _prepare(compiled_specs: list, options: EvalOptions):
     from .runtime.constraints import ConstraintError
     from .runtime.engines import EngineError
     from .runtime.models import ModelError
+    from .runtime.prompts import PromptFormatError
     from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(options.docs) if options.docs is not None else None
-        first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True))
+        first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True),
+                           prompt_format=options.prompt_format)
         agents = [first] + [first.for_spec(compiled) for compiled in compiled_specs[1:]]
         for compiled in compiled_specs:
             ToolBox.for_spec(compiled.spec, docs=store, builtins=BUILTINS)
-    except (ModelError, EngineError, DocStoreError, ConstraintError, ToolError) as err:
+    except (ModelError, EngineError, DocStoreError, ConstraintError, ToolError, PromptFormatError) as err:
         raise SpecError(str(err)) from None
     return agents, store
 
@@ -103,7 +106,8 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions) -> None
     name = agent.compiled.spec.name
     out = results_path(options.out, name, options.task, options.unconstrained)
     mode = "unconstrained" if options.unconstrained else "constrained"
-    typer.echo(f"{name} ({mode}) on {len(items)} {options.task} items -> {out}", err=True)
+    typer.echo(f"{name} ({mode}, {agent.prompt_format} prompt) on {len(items)} {options.task} items -> {out}",
+               err=True)
     run_item = _item_runner(agent, global_docs, options)
     evaluate(items, options.task, run_item, out, options.resume,
              on_result=lambda r, t: _progress(r, t, len(items)))
@@ -135,7 +139,7 @@ def _item_runner(agent, global_docs, options: EvalOptions):
                 "parse_failed": failure is not None, "parse_failure": failure, "stopped_by": result.stopped_by,
                 "segments": len(result.segments), "model_tokens": result.model_tokens,
                 "forward_passes": result.forward_passes, "seconds": round(result.seconds, 3),
-                "letters": result.letters}
+                "letters": result.letters, "prompt_format": agent.prompt_format}
     return run_item
 
 

@@ -21,6 +21,7 @@ from .constraints import content_regex
 from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
+from .prompts import prompt_ids
 from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
 
 STOP = "<stop>"
@@ -113,10 +114,11 @@ class Decoder:
         body = len(content.option_ids[option]) if option is not None else content.min_tokens
         return len(self.tags[segment.name]) + body
 
-    def run(self, source, sampler, environment, prompt: str,
+    def run(self, source, sampler, environment, prompt,
             on_event: Optional[Callable[[str, object], None]] = None) -> RunResult:
-        """Decode one episode after ``prompt``; ``environment.produce(segment, records)`` fills env
-        segments. Raises DecodeError when the environment breaks the spec."""
+        """Decode one episode after ``prompt`` (text read literally, or a ``prompts.RenderedPrompt``);
+        ``environment.produce(segment, records)`` fills env segments. Raises DecodeError when the
+        environment breaks the spec."""
         return _Run(self, source, sampler, environment, on_event or (lambda kind, payload: None)).go(prompt)
 
 
@@ -145,10 +147,11 @@ class _Run:
         self.mask_seconds.append(time.perf_counter() - started + extra)
         return token
 
-    def go(self, prompt: str) -> RunResult:
+    def go(self, prompt) -> RunResult:
         started = time.perf_counter()
-        self.pieces.append(prompt)
-        self.feed(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
+        text, ids = prompt_ids(prompt, self.d.vocab)  # a chat template's specials as ids; the rest literal
+        self.pieces.append(text)
+        self.feed(ids)
         while (choice := self.choose_segment()) != STOP:
             try:
                 self.segment(choice)
