@@ -1,7 +1,7 @@
 # The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp demo test test-fast bench figures verify-reference
+.PHONY: setup setup-llamacpp demo test test-fast bench figures figures-chat verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -51,3 +51,9 @@ figures: setup
 		--unconstrained --plot results/hotpotqa.png
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K)
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K) --unconstrained --plot results/gsm8k.png
+
+# Prompt formats, measured (completion vs the model's chat format, constrained and unconstrained, on the
+# llama.cpp engine): results in results/prompt-format/<format>/, resumable, one Markdown table at the end.
+# `python bench/bench_prompt_format.py --quick` is the smoke run (2 items per configuration).
+figures-chat: setup-llamacpp
+	$(VENV)/python bench/bench_prompt_format.py --resume

@@ -18,6 +18,7 @@ them (chat templates from the hub are untrusted code).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -37,11 +38,14 @@ class PromptFormatError(Exception):
 @dataclass(frozen=True)
 class RenderedPrompt:
     """A run's prompt: its text, the concrete format, and whether the text's special-token spellings are
-    the special tokens (a chat template's ``<|im_start|>``) or literal text (``completion``)."""
+    the special tokens (a chat template's ``<|im_start|>``) or literal text (``completion``). ``parts``, for
+    a chat prompt, splits the text into what the template wrote (True) and the conversation's contents
+    (False: instructions, examples, task), so contents can be kept literal (see ``prompt_ids``)."""
 
     text: str
     format: str = "completion"
     specials: bool = False
+    parts: tuple[tuple[str, bool], ...] = ()
 
 
 def completion_text(spec, examples: Optional[list[str]] = None) -> str:
@@ -54,10 +58,21 @@ def completion_text(spec, examples: Optional[list[str]] = None) -> str:
 
 def prompt_ids(prompt, vocab) -> tuple[str, list[int]]:
     """The text and token ids the model is fed before the transcript, for a RenderedPrompt or a plain
-    string (literal, as before formats existed); never empty (a newline stands for no prompt)."""
+    string (literal, as before formats existed); never empty (a newline stands for no prompt).
+
+    A chat prompt is encoded whole with special tokens recognised, exactly as the model's tokenizer reads
+    ``apply_chat_template``'s text; only when a content (a task, an example) holds a special token's
+    spelling (``<|im_end|>`` in a question) is it encoded part by part, that content literally, so no
+    content can open or close a turn."""
     if isinstance(prompt, str):
         prompt = RenderedPrompt(prompt)
-    ids = vocab.encode_prompt(prompt.text) if prompt.specials else vocab.encode(prompt.text)
+    if not prompt.specials:
+        ids = vocab.encode(prompt.text)
+    elif all(vocab.encode(text) == vocab.encode_prompt(text) for text, special in prompt.parts if not special):
+        ids = vocab.encode_prompt(prompt.text)
+    else:
+        ids = [i for text, special in prompt.parts
+               for i in (vocab.encode_prompt(text) if special else vocab.encode(text))]
     return prompt.text, ids or vocab.encode("\n")
 
 
@@ -100,6 +115,33 @@ def render_chat(template, messages: list[dict], model: str = "the model") -> str
     """``messages`` rendered by the chat template (a ChatTemplate) up to where the assistant's turn
     continues (``add_generation_prompt=True``). Raises PromptFormatError when the template does not
     compile or refuses the conversation (``raise_exception`` in it, or any error while rendering)."""
+    return "".join(text for text, _ in render_chat_parts(template, messages, model))
+
+
+_MARK = re.compile("\ue000(\\d+)\ue001")  # private-use characters around a message's index
+
+
+def render_chat_parts(template, messages: list[dict], model: str = "the model") -> tuple[tuple[str, bool], ...]:
+    """``render_chat``'s text as (text, written by the template) parts: the template rendered once with
+    each message's content replaced by a marker, the contents put back where the markers landed. When the
+    template does not pass contents through unchanged (it trims or inspects them), one template part.
+    Raises PromptFormatError as ``render_chat``."""
+    whole = _render(template, messages, model)
+    marked = _render(template, [{**m, "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)], model)
+    pieces = _MARK.split(marked)
+    parts = []
+    for k, piece in enumerate(pieces):
+        if k % 2 == 0:
+            parts.append((piece, True))
+        else:
+            parts.append((messages[int(piece)]["content"], False))
+    if "".join(text for text, _ in parts) != whole:
+        return ((whole, True),)
+    return tuple(p for p in parts if p[0])
+
+
+def _render(template, messages: list[dict], model: str) -> str:
+    """One rendering (see ``render_chat``)."""
     import jinja2
 
     try:
@@ -169,7 +211,8 @@ def build_prompt(spec, examples: Optional[list[str]], task: str, fmt: str, templ
         return RenderedPrompt(completion_text(spec, examples), fmt, False)
     if template is None:
         raise no_template_error(model)
-    return RenderedPrompt(render_chat(template, chat_messages(spec, examples, task, fmt), model), fmt, True)
+    parts = render_chat_parts(template, chat_messages(spec, examples, task, fmt), model)
+    return RenderedPrompt("".join(text for text, _ in parts), fmt, True, parts)
 
 
 def no_template_error(model: str) -> PromptFormatError:
