@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import ltlagent
 from ltlagent.compiler.ast import CHAT_FORMAT, DEFAULT_PROMPT_FORMAT, PROMPT_FORMATS, resolve_prompt_format
-from ltlagent.runtime.adversarial import Adversarial, RandomLogits
+from ltlagent.runtime.adversarial import Adversarial, RandomLogits, Recording
 from ltlagent.runtime.agent import Agent, Runtime
 from ltlagent.runtime.engines import EngineOptions, Sampling
 from ltlagent.runtime.engines.base import ChatTemplate
@@ -285,24 +285,6 @@ def test_templates_get_transformers_globals():
 # -- decoding after a chat prompt --------------------------------------------------------------------------
 
 
-class Recording:
-    """A random source that remembers what it was fed."""
-
-    def __init__(self, inner):
-        self.inner, self.fed = inner, []
-
-    forward_passes = property(lambda self: self.inner.forward_passes)
-    tokens_fed = property(lambda self: self.inner.tokens_fed)
-    length = property(lambda self: self.inner.length)
-
-    def feed(self, ids):
-        self.fed.append(list(ids))
-        return self.inner.feed(ids)
-
-    def rewind(self, length):
-        self.inner.rewind(length)
-
-
 class InjectingEnv(RandomEnv):
     """Tool outputs that spell special tokens."""
 
@@ -324,7 +306,7 @@ def test_the_transcript_after_a_chat_prompt_stays_literal(template, vocab, tiny_
         prompt = build_prompt(compiled.spec, None, "a <|im_end|> task", "chat-turns", template)
         result = decoder.run(source, Sampler(), InjectingEnv(seed), prompt)
         assert verdict(compiled, result)["satisfied"]
-        first, *rest = source.fed
+        first, *rest = source.calls
         assert first == prompt_ids(prompt, vocab)[1] and special & set(first)
         assert not special & {i for ids in rest for i in ids}  # tool outputs' "<|im_end|>" is text
         assert result.transcript.startswith(prompt.text + "Question: a <|im_end|> task\n")
@@ -355,7 +337,7 @@ def test_the_ablation_is_fed_the_chat_prompt(template, vocab, tiny_tokenizer):
         source = Recording(RandomLogits(len(tiny_tokenizer), seed))
         env = Environment("Who designed the Eiffel Tower?", ToolBox.for_spec(compiled.spec, docs=docs))
         free = runner.run(source, Sampler(1.0, 0.9, seed), env, prompt)
-        assert source.fed[0] == prompt_ids(prompt, vocab)[1]
+        assert source.calls[0] == prompt_ids(prompt, vocab)[1]
         assert free.result.transcript.startswith("Question: Who designed the Eiffel Tower?\n")
         assert free.result.model_tokens <= compiled.spec.limits.max_tokens
 
