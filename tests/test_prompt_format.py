@@ -424,3 +424,17 @@ def test_the_measurement_runs_the_issues_grid(capsys):
     assert "--out results/prompt-format-quick/chat-system" in printed
     if bench.fever_missing(bench.DATA) is not None:
         assert "skipping FEVER" in printed and "--task fever" not in printed
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(value=st.one_of(st.text(max_size=12), st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)))
+def test_any_format_value_loads_or_is_a_located_error(value):
+    """Whatever YAML value ``prompt.format`` holds: a known format, or an error located at that value."""
+    text = MINI % f"  format: {json.dumps(value)}\n"
+    try:
+        spec = ltlagent.load(text)
+    except ltlagent.SpecError as err:
+        assert value not in PROMPT_FORMATS
+        assert err.span is not None and err.span.line == 11 and err.span.col == 11, str(err)
+    else:
+        assert spec.prompt.format == value and value in PROMPT_FORMATS
