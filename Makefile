@@ -1,7 +1,7 @@
 # The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures figures-serving verify-reference
+.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures figures-serving figures-chat verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -64,3 +64,9 @@ figures: setup
 # the server). Results in results/vllm/, resumable.
 figures-serving: setup setup-vllm
 	bash bench/figures_serving.sh
+
+# Prompt formats, measured (completion vs the model's chat format, constrained and unconstrained, on the
+# llama.cpp engine): results in results/prompt-format/<format>/, resumable, one Markdown table at the end.
+# `python bench/bench_prompt_format.py --quick` is the smoke run (2 items per configuration).
+figures-chat: setup-llamacpp
+	$(VENV)/python bench/bench_prompt_format.py --resume

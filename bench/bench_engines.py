@@ -109,25 +109,8 @@ def plain_generate(engine, prompt: list[int], n: int) -> tuple[float, list[int]]
     return time.perf_counter() - started, generated[0, len(prompt):].tolist()
 
 
-class Recording:
-    """A session that remembers every token fed (to replay our prompt to the plain generation)."""
-
-    def __init__(self, inner):
-        self.inner, self.fed = inner, []
-
-    forward_passes = property(lambda self: self.inner.forward_passes)
-    tokens_fed = property(lambda self: self.inner.tokens_fed)
-    length = property(lambda self: self.inner.length)
-
-    def feed(self, ids):
-        self.fed += list(ids)
-        return self.inner.feed(ids)
-
-    def rewind(self, length):
-        self.inner.rewind(length)
-
-
 def essay_run(engine, decoder, compiled):
+    from ltlagent.runtime.adversarial import Recording
     from ltlagent.runtime.agent import prompt_text
     from ltlagent.runtime.engines import Sampling
     from ltlagent.runtime.environment import Environment

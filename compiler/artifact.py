@@ -68,7 +68,7 @@ def to_dict(compiled: CompiledSpec) -> dict:
             "behavior": [{"kind": r.kind, "text": r.text, "why": r.why} for r in spec.behavior],
             "limits": dataclasses.asdict(spec.limits),
             "prompt": {"instructions": spec.prompt.instructions,
-                       "examples": [e.text for e in spec.prompt.examples]},
+                       "examples": [e.text for e in spec.prompt.examples], "format": spec.prompt.format},
         },
         "alphabet": list(aut.alphabet),
         "automaton": {"initial": aut.initial, "accepting": sorted(aut.accepting),
@@ -105,7 +105,8 @@ def _spec(d: dict) -> Spec:
     tools = tuple(Tool(t["name"], t["kind"], t["target"], t["timeout"], t.get("description")) for t in d["tools"])
     rules = tuple(Rule(r["kind"], r["text"], parse_formula(r["text"]) if r["kind"] == "ltl"
                        else parse_pattern(r["text"]), r.get("why")) for r in d["behavior"])
-    prompt = Prompt(d["prompt"]["instructions"], tuple(Example(e) for e in d["prompt"]["examples"]))
+    prompt = Prompt(d["prompt"]["instructions"], tuple(Example(e) for e in d["prompt"]["examples"]),
+                    d["prompt"].get("format"))
     source = Source(d["source"]["name"], d["source"]["text"]) if d.get("source") else None
     return Spec(d["name"], segments, rules, tools, Limits(**d["limits"]), prompt, d.get("description"),
                 d.get("dialect", "yaml"), source)

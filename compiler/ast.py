@@ -227,10 +227,28 @@ class Example:
     where: Optional[object] = field(default=None, compare=False, repr=False)  # source.Embedded
 
 
+PROMPT_FORMATS = ("completion", "chat", "chat-system", "chat-turns")
+DEFAULT_PROMPT_FORMAT = "completion"  # a spec without prompt.format (and no --prompt-format) runs in this one
+CHAT_FORMAT = "chat-system"           # the placement plain ``chat`` stands for
+
+
+def resolve_prompt_format(asked: Optional[str]) -> str:
+    """The concrete prompt format of a spec's or the command line's value: None is the default, ``chat``
+    its placement (``chat-system`` or ``chat-turns``). Raises ValueError for an unknown format."""
+    name = DEFAULT_PROMPT_FORMAT if asked is None else asked
+    if name not in PROMPT_FORMATS:
+        raise ValueError(f"unknown prompt format {name!r}; use one of {', '.join(PROMPT_FORMATS)}")
+    return CHAT_FORMAT if name == "chat" else name
+
+
 @dataclass(frozen=True)
 class Prompt:
+    """Instructions and few-shot examples; ``format`` as written in the spec (None: not given, see
+    ``resolve_prompt_format``)."""
+
     instructions: str = ""
     examples: tuple[Example, ...] = ()
+    format: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from .ast import PROMPT_FORMATS
+
 BUILTIN_TOOLS = ("search", "lookup", "calculator", "finish")
 CONTENT_KEYS = ("choice", "regex", "grammar", "json")
 
@@ -73,6 +75,7 @@ class LimitsModel(_Model):
 class PromptModel(_Model):
     instructions: StrictStr = ""
     examples: list[StrictStr] = []
+    format: Optional[Literal[PROMPT_FORMATS]] = None
 
 
 class SpecModel(_Model):

@@ -76,7 +76,7 @@ def build_spec(model: SpecModel, located: Located) -> Spec:
                      for i, text in enumerate(model.prompt.examples))
     spec = Spec(model.name, segments, behavior, tools,
                 Limits(model.limits.max_segments, model.limits.max_tokens, model.limits.max_states),
-                Prompt(model.prompt.instructions, examples), model.description, "yaml", located.source)
+                Prompt(model.prompt.instructions, examples, model.prompt.format), model.description, "yaml", located.source)
     check_spec(spec)
     return spec
 

@@ -201,6 +201,20 @@ DEVICE_HELP = "transformers engine: auto (the GPU if there is one), cpu, cuda or
 DTYPE_HELP = "transformers engine: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16 or float16."
 
 
+PROMPT_FORMAT_HELP = ("completion (no template), chat (the model's chat template; same as chat-system), "
+                      "chat-system (instructions and examples in the system turn) or chat-turns (examples as "
+                      "prior user/assistant turns); overrides the spec's prompt.format.")
+
+
+def _prompt_format(value: Optional[str]) -> Optional[str]:
+    """The --prompt-format of run / eval (None: the spec's); an unknown one is a usage error (exit 2)."""
+    from .compiler.ast import PROMPT_FORMATS
+
+    if value is not None and value not in PROMPT_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PROMPT_FORMATS)}", param_hint="--prompt-format")
+    return value
+
+
 def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int],
                     server: dict):
     """The engine options of run / eval (``server``: urls, model_name, timeout, retries); a bad value is a
@@ -252,7 +266,9 @@ def run_cmd(spec: Path = SpecArg,
         url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
         model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
         timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-        retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)):
+        retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP),
+        prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
+                                                    callback=_prompt_format)):
     """Run the spec's agent on a local model or a model server: every finished run satisfies the spec."""
     from .compiler.tools import check_runnable
     from .runner import run_command
@@ -268,7 +284,7 @@ def run_cmd(spec: Path = SpecArg,
                                      dict(urls=url, model_name=model_name, timeout=timeout, retries=retries))
     ok = run_command(spec=loaded, spec_path=spec, task=task or "", docs=docs, engine=engine_options,
                      sampling=Sampling(temperature, top_p, seed), prompt_file=prompt_file, trace=trace,
-                     as_json=as_json, reference=reference)
+                     as_json=as_json, reference=reference, prompt_format=prompt_format)
     if not ok:
         raise Failed()
 
@@ -321,7 +337,9 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
              url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
              model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
              timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-             retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)):
+             retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP),
+             prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
+                                                         callback=_prompt_format)):
     from .evaluator import EvalOptions, check_usage, eval_command
     from .runtime.eval.report import PLOT_FORMATS
 
@@ -333,7 +351,8 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
                                      dict(urls=url, model_name=model_name, timeout=timeout, retries=retries))
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
-                          plot=plot, fields=fields, metric=metric, concurrency=concurrency, samples=samples)
+                          plot=plot, fields=fields, metric=metric, concurrency=concurrency, samples=samples,
+                          prompt_format=prompt_format)
     check_usage(options)
     from .compiler.tools import check_runnable
 

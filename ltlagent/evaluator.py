@@ -37,6 +37,7 @@ class EvalOptions:
     metric: Optional[str] = None   # --metric em_f1|numeric|label|module:function (None: the task's)
     concurrency: int = 1           # episodes in flight (serving engines only)
     samples: int = 1               # episodes per item, majority-voted (needs temperature > 0)
+    prompt_format: Optional[str] = None  # None: each spec's prompt.format (or the default)
 
 
 def check_usage(options: EvalOptions) -> None:
@@ -123,17 +124,19 @@ def _prepare(compiled_specs: list, options: EvalOptions):
     from .runtime.constraints import ConstraintError
     from .runtime.engines import EngineError
     from .runtime.models import ModelError
+    from .runtime.prompts import PromptFormatError
     from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(options.docs) if options.docs is not None else None
-        first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True))
+        first = Agent.load(compiled_specs[0], options.engine, progress=lambda m: typer.echo(m, err=True),
+                           prompt_format=options.prompt_format)
         if options.concurrency > 1 and not getattr(first.engine, "concurrent", False):
             _refuse_concurrency(options, type(first.engine).__name__)
         agents = [first] + [first.for_spec(compiled) for compiled in compiled_specs[1:]]
         for compiled in compiled_specs:
             ToolBox.for_spec(compiled.spec, docs=store, builtins=BUILTINS)
-    except (ModelError, EngineError, DocStoreError, ConstraintError, ToolError) as err:
+    except (ModelError, EngineError, DocStoreError, ConstraintError, ToolError, PromptFormatError) as err:
         raise SpecError(str(err)) from None
     return agents, store
 
@@ -146,7 +149,8 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions, task) -
     name = agent.compiled.spec.name
     out = results_path(options.out, name, options.task, options.unconstrained)
     mode = "unconstrained" if options.unconstrained else "constrained"
-    typer.echo(f"{name} ({mode}) on {len(items)} {options.task} items -> {out}", err=True)
+    typer.echo(f"{name} ({mode}, {agent.prompt_format} prompt) on {len(items)} {options.task} items -> {out}",
+               err=True)
     run_item = _item_runner(agent, global_docs, options, task)
     evaluate(items, task, run_item, out, options.resume, on_result=lambda r, t: _progress(r, t, len(items)),
              concurrency=options.concurrency, samples=options.samples)
@@ -155,7 +159,6 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions, task) -
 def _item_runner(agent, global_docs, options: EvalOptions, task):
     """``run_item(item, k) -> dict``: episode ``k`` of an item (constrained, or free for the ablation),
     seeded ``seed + k``, with its own tools (a fresh ToolBox and browser per episode) and its fields."""
-    from .runtime.agent import prompt_text
     from .runtime.engines import Sampling
     from .runtime.eval.loop import answer_segments, final_answer
     from .runtime.eval.rows import episode_fields
@@ -163,7 +166,7 @@ def _item_runner(agent, global_docs, options: EvalOptions, task):
     from .runtime.trace import verdict
 
     compiled = agent.compiled
-    answers, prompt = answer_segments(compiled.spec), prompt_text(compiled.spec)
+    answers = answer_segments(compiled.spec)
 
     def run_item(item, k: int) -> dict:
         docs = global_docs or (DocStore.from_context(item.context) if item.context else None)
@@ -177,7 +180,8 @@ def _item_runner(agent, global_docs, options: EvalOptions, task):
         else:
             result = agent.run(item.question, toolbox, **kwargs)
         satisfied = failure is None and verdict(compiled, result)["satisfied"]
-        fields = episode_fields(result, final_answer(result.segments, answers), satisfied, failure, prompt)
+        fields = episode_fields(result, final_answer(result.segments, answers), satisfied, failure, agent.prompt(item.question).text)
+        fields["prompt_format"] = agent.prompt_format
         return {**fields, "seed": options.seed + k} if options.samples > 1 else fields
     return run_item
 

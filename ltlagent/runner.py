@@ -18,16 +18,17 @@ from .compiler.errors import SpecError
 
 def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], engine, sampling,
                 prompt_file: Optional[Path], trace: Optional[Path], as_json: bool,
-                reference: Optional[str] = None) -> bool:
-    """Run one episode on ``engine`` (EngineOptions) with ``sampling`` (Sampling); True when the
-    re-checked verdict is satisfied. Raises SpecError for bad input (missing model, an engine that cannot
-    run it, bad document store, unsupported constraint, a tool that cannot be loaded)."""
+                reference: Optional[str] = None, prompt_format: Optional[str] = None) -> bool:
+    """Run one episode on ``engine`` (EngineOptions) with ``sampling`` (Sampling), in ``prompt_format``
+    (None: the spec's); True when the re-checked verdict is satisfied. Raises SpecError for bad input
+    (missing model, an engine that cannot run it, a chat format without a chat template, bad document
+    store, unsupported constraint, a tool that cannot be loaded)."""
     from .compiler.api import compile as compile_spec
 
     set_openmp_policy(engine)
     compiled = compile_spec(spec)
     progress = (lambda message: typer.echo(message, err=True))
-    agent, toolbox = _prepare(compiled, docs, engine, progress)
+    agent, toolbox = _prepare(compiled, docs, engine, progress, prompt_format)
     trace_path = trace or Path("traces") / f"{compiled.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     with open(trace_path, "w", encoding="utf-8") as stream:
@@ -51,18 +52,19 @@ def set_openmp_policy(engine) -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _prepare(compiled, docs, engine, progress):
+def _prepare(compiled, docs, engine, progress, prompt_format=None):
     from .runtime.agent import Agent
     from .runtime.constraints import ConstraintError
     from .runtime.engines import EngineError
     from .runtime.models import ModelError
+    from .runtime.prompts import PromptFormatError
     from .runtime.tools import DocStore, DocStoreError, ToolBox, ToolError
 
     try:
         store = DocStore.from_jsonl(docs) if docs is not None else None
         toolbox = ToolBox.for_spec(compiled.spec, docs=store, builtins=("search", "lookup", "calculator"))
-        agent = Agent.load(compiled, engine, progress=progress)
-    except (ModelError, EngineError, DocStoreError, ToolError, ConstraintError) as err:
+        agent = Agent.load(compiled, engine, progress=progress, prompt_format=prompt_format)
+    except (ModelError, EngineError, DocStoreError, ToolError, ConstraintError, PromptFormatError) as err:
         raise SpecError(str(err)) from None
     except ValueError as err:  # outlines-core refusing a token index the compiler could not foresee
         raise SpecError(f"the runtime cannot decode this spec: {err}") from None
@@ -92,6 +94,7 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
     from .runtime.decode import DecodeError
     from .runtime.engines import EngineError
     from .runtime.environment import read_user_line
+    from .runtime.prompts import PromptFormatError
     from .runtime.trace import TraceWriter
 
     writer = TraceWriter(stream)
@@ -108,12 +111,12 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
     try:
         result = agent.run(task, toolbox, sampling, examples, on_event, ask_user=read_user_line,
                            reference=reference)
-    except (DecodeError, EngineError) as err:
+    except (DecodeError, EngineError, PromptFormatError) as err:
         if printer is not None:
             typer.echo("")  # end the streamed line before the error
         raise SpecError(f"the run stopped: {err} (partial trace: {trace_path})") from None
     return writer.summary(compiled, result, {"model": agent.engine.model_name, **agent.engine.describe(),
-                                             "task": task, "seed": sampling.seed,
+                                             "prompt_format": agent.prompt_format, "task": task, "seed": sampling.seed,
                                              "temperature": sampling.temperature, "top_p": sampling.top_p})
 
 

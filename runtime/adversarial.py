@@ -2,7 +2,8 @@
 
 ``RandomLogits`` stands in for a model (heavy-tailed random scores with spikes on chosen tokens, EOS and
 newlines among them); ``Adversarial`` wraps a real engine session, so its KV cache, rewinds and score
-arrays are exercised, but hands the decoder random scores of the same kind, on the same device.
+arrays are exercised, but hands the decoder random scores of the same kind, on the same device;
+``Recording`` wraps any source and keeps what it was fed.
 """
 from __future__ import annotations
 
@@ -87,3 +88,25 @@ class RandomBias:
         if self.spiky and self.rng.random() < 0.5:
             bias[str(self.spiky[int(self.rng.integers(len(self.spiky)))])] = 100.0
         return bias
+
+
+class Recording:
+    """A source (session) that remembers every feed: ``calls``, one id list per feed; ``fed``, all of them."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    forward_passes = property(lambda self: self.inner.forward_passes)
+    tokens_fed = property(lambda self: self.inner.tokens_fed)
+    length = property(lambda self: self.inner.length)
+
+    @property
+    def fed(self) -> list[int]:
+        return [i for ids in self.calls for i in ids]
+
+    def feed(self, ids: Sequence[int]):
+        self.calls.append(list(ids))
+        return self.inner.feed(ids)
+
+    def rewind(self, length: int) -> None:
+        self.inner.rewind(length)

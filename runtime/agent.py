@@ -9,15 +9,10 @@ from .decode import Decoder, RunResult
 from .engines.base import EngineOptions, Sampling
 from .environment import Environment
 from .index import IndexStore
+from .prompts import RenderedPrompt, build_prompt, choose_format, completion_text
 from .vocab import Vocab
 
-
-def prompt_text(spec, examples: Optional[list[str]] = None) -> str:
-    """Instructions, then the few-shot examples, then a blank line: the run's transcript follows."""
-    shots = examples if examples is not None else [e.text for e in spec.prompt.examples]
-    parts = [spec.prompt.instructions.strip()] + [s.strip() for s in shots]
-    text = "\n\n".join(p for p in parts if p)
-    return text + "\n\n" if text else ""
+prompt_text = completion_text  # the ``completion`` prompt (instructions, examples, a blank line)
 
 
 @dataclass
@@ -50,25 +45,38 @@ class Runtime:
 class Agent:
     """A compiled spec bound to an engine: ``run(task)`` decodes one episode."""
 
-    def __init__(self, compiled, engine, runtime: Runtime):
+    def __init__(self, compiled, engine, runtime: Runtime, prompt_format: Optional[str] = None):
+        """``prompt_format`` overrides the spec's ``prompt.format`` (see ``prompts.choose_format``). Raises
+        PromptFormatError when a chat format is asked of a model without a chat template, or its template
+        refuses the prompt (tried once here, so bad input fails before any run)."""
         self.compiled, self.engine, self.runtime = compiled, engine, runtime
         self.decoder = runtime.decoder(compiled)
+        self.asked_format = prompt_format
+        self.template = engine.chat_template() if hasattr(engine, "chat_template") else None
+        self.prompt_format = choose_format(prompt_format, compiled.spec, self.template, engine.model_name)
+        self.prompt("a task")
 
     @classmethod
     def load(cls, compiled, options: Optional[EngineOptions] = None,
-             progress: Optional[Callable[[str], None]] = None) -> "Agent":
+             progress: Optional[Callable[[str], None]] = None, prompt_format: Optional[str] = None) -> "Agent":
         """Open the engine (the embedded default model on ``auto`` unless ``options`` say otherwise) and
         build the spec's token indexes (cached on disk). Raises ModelError when the model cannot be found
-        locally, EngineError when the engine cannot run it."""
+        locally, EngineError when the engine cannot run it, PromptFormatError as ``__init__``."""
         from .engines import open_engine
         from .models import cache_dir
 
         engine = open_engine(options or EngineOptions(), progress)
-        return cls(compiled, engine, Runtime.for_engine(engine, cache_dir() / "indexes"))
+        return cls(compiled, engine, Runtime.for_engine(engine, cache_dir() / "indexes"), prompt_format)
 
     def for_spec(self, compiled) -> "Agent":
-        """Another spec's agent on the same engine and runtime (nothing is loaded again)."""
-        return Agent(compiled, self.engine, self.runtime)
+        """Another spec's agent on the same engine, runtime and prompt-format override (nothing is loaded
+        again)."""
+        return Agent(compiled, self.engine, self.runtime, self.asked_format)
+
+    def prompt(self, task: str, examples: Optional[list[str]] = None) -> RenderedPrompt:
+        """The prompt of a run on ``task`` in this agent's format."""
+        return build_prompt(self.compiled.spec, examples, task, self.prompt_format, self.template,
+                            self.engine.model_name)
 
     def run(self, task: str, toolbox=None, sampling: Sampling = Sampling(), examples: Optional[list[str]] = None,
             on_event=None, ask_user=None, reference: Optional[str] = None, grader=None) -> RunResult:
@@ -76,7 +84,7 @@ class Agent:
         ``reference`` (the gold answer, if known) and ``grader`` are for tools that grade answers."""
         environment = Environment(task, toolbox, ask_user=ask_user, reference=reference, grader=grader)
         return self.decoder.run(self.engine.session(), self.engine.ops.sampler(sampling), environment,
-                                prompt_text(self.compiled.spec, examples), on_event)
+                                self.prompt(task, examples), on_event)
 
     def run_free(self, task: str, toolbox=None, sampling: Sampling = Sampling(),
                  examples: Optional[list[str]] = None, reference: Optional[str] = None, grader=None):
@@ -87,4 +95,4 @@ class Agent:
         environment = Environment(task, toolbox, reference=reference, grader=grader)
         runner = FreeRunner(self.compiled, self.runtime.vocab, self.runtime.vocab.eos_ids, self.engine.ops)
         return runner.run(self.engine.session(), self.engine.ops.sampler(sampling), environment,
-                          prompt_text(self.compiled.spec, examples))
+                          self.prompt(task, examples))

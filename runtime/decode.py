@@ -21,6 +21,7 @@ from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
 from .steps import TokenSteps
+from .prompts import prompt_ids
 from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
 
 STOP = "<stop>"
@@ -118,10 +119,11 @@ class Decoder:
         body = len(content.option_ids[option]) if option is not None else content.min_tokens
         return len(self.tags[segment.name]) + body
 
-    def run(self, source, sampler, environment, prompt: str,
+    def run(self, source, sampler, environment, prompt,
             on_event: Optional[Callable[[str, object], None]] = None) -> RunResult:
-        """Decode one episode after ``prompt``; ``environment.produce(segment, records)`` fills env
-        segments. Raises DecodeError when the environment breaks the spec."""
+        """Decode one episode after ``prompt`` (text read literally, or a ``prompts.RenderedPrompt``);
+        ``environment.produce(segment, records)`` fills env segments. Raises DecodeError when the
+        environment breaks the spec."""
         return _Run(self, source, sampler, environment, on_event or (lambda kind, payload: None)).go(prompt)
 
 
@@ -141,10 +143,11 @@ class _Run:
         self.pieces.append(piece)
         self.emit("text", piece)
 
-    def go(self, prompt: str) -> RunResult:
+    def go(self, prompt) -> RunResult:
         started = time.perf_counter()
-        self.pieces.append(prompt)
-        self.steps.prefill(self.d.vocab.encode(prompt) or self.d.vocab.encode("\n"))
+        text, ids = prompt_ids(prompt, self.d.vocab)  # a chat template's specials as ids; the rest literal
+        self.pieces.append(text)
+        self.steps.prefill(ids)
         while (choice := self.choose_segment()) != STOP:
             try:
                 self.segment(choice)

@@ -20,6 +20,7 @@ from ltlagent.compiler.verify import piece_letter, split_segments
 
 from .decode import RunResult, SegmentRecord
 from .engines.remote import sampling_fields
+from .prompts import prompt_ids
 
 CALL_TOKENS = 256  # max tokens of one completion call, as an API agent would set max_tokens
 
@@ -84,8 +85,9 @@ class FreeRunner:
         text_ids = [i for i, piece in enumerate(vocab.token_bytes) if piece is not None]
         self.candidates = sorted(set(text_ids) | self.eos_ids)  # text tokens and EOS; never padding ids
 
-    def run(self, source, sampler, environment, prompt: str) -> FreeResult:
-        """Play one episode after ``prompt``; never raises for what the model writes."""
+    def run(self, source, sampler, environment, prompt) -> FreeResult:
+        """Play one episode after ``prompt`` (text, or a ``prompts.RenderedPrompt``); never raises for
+        what the model writes."""
         return _FreeRun(self, source, sampler, environment).go(prompt)
 
 
@@ -95,10 +97,10 @@ class _FreeRun:
         self.transcript, self.model_tokens, self.stopped_by = "", 0, "budget"
         self.budget = runner.compiled.spec.limits.max_tokens
 
-    def go(self, prompt: str) -> FreeResult:
+    def go(self, prompt) -> FreeResult:
         started = time.perf_counter()
         self.everything = self.r.ops.ids(self.r.candidates)
-        self.logits = self.source.feed(self.r.vocab.encode(prompt) or self.r.vocab.encode("\n"))
+        self.logits = self.source.feed(prompt_ids(prompt, self.r.vocab)[1])
         self.opening()
         while self.model_tokens < self.budget and self.chunk():
             pass

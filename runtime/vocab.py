@@ -233,8 +233,11 @@ class Vocab:
     that ends a generation."""
 
     def __init__(self, encode: Callable[[str], list[int]], pieces: Sequence[bytes | None], eos_id: int,
-                 eos_ids: Iterable[int] = ()):
+                 eos_ids: Iterable[int] = (), encode_special: Callable[[str], list[int]] | None = None):
+        """``encode`` tokenizes literally; ``encode_special`` (default: ``encode``) recognises the special
+        tokens' spellings, for a chat template's prompt."""
         self._encode, self.token_bytes, self.eos_id = encode, list(pieces), int(eos_id)
+        self._encode_special = encode_special or encode
         self.eos_ids = tuple(sorted({int(eos_id), *map(int, eos_ids)}))
         self._hash: str | None = None
 
@@ -248,10 +251,20 @@ class Vocab:
             with lock:
                 return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
 
-        return cls(encode, token_bytes(tokenizer), eos_id, eos_ids)
+        def encode_special(text: str) -> list[int]:
+            with lock:
+                return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=False))
+
+        return cls(encode, token_bytes(tokenizer), eos_id, eos_ids, encode_special)
 
     def encode(self, text: str) -> list[int]:
+        """The ids of ``text`` read literally: a special token's spelling is text."""
         return list(self._encode(text))
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """The ids of a rendered chat prompt: special tokens' spellings (``<|im_start|>``) are their ids, as
+        the model's tokenizer reads them; no BOS is added (templates write their own)."""
+        return list(self._encode_special(text))
 
     def text(self, ids) -> str:
         return b"".join(self.token_bytes[i] or b"" for i in ids).decode("utf-8", errors="replace")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import DEVICES, DTYPES, ENGINES, Engine, EngineError, EngineOptions, Sampling, Session
+from .base import DEVICES, DTYPES, ENGINES, ChatTemplate, Engine, EngineError, EngineOptions, Sampling, Session
 
-__all__ = ["DEVICES", "DTYPES", "ENGINES", "Engine", "EngineError", "EngineOptions", "Sampling", "Session",
-           "choose", "open_engine"]
+__all__ = ["DEVICES", "DTYPES", "ENGINES", "ChatTemplate", "Engine", "EngineError", "EngineOptions", "Sampling",
+           "Session", "choose", "open_engine"]
 
 
 def _is_gguf(model) -> bool:

@@ -55,6 +55,17 @@ class Sampling:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class ChatTemplate:
+    """A model's chat template: its Jinja source, as the tokenizer config or the GGUF metadata
+    (``tokenizer.chat_template``) holds it, and the special tokens' spellings templates refer to
+    (``bos_token``, ``eos_token``; "" when the model has none). Rendered by ``runtime.prompts``."""
+
+    source: str
+    bos_token: str = ""
+    eos_token: str = ""
+
+
 class Session(Protocol):
     """One episode's context. ``feed`` runs the model over new tokens only and returns the next-token
     scores (valid until the next ``feed``); ``rewind(n)`` forgets every token after the first n."""
@@ -97,3 +108,13 @@ class Engine(Protocol):
 
     def describe(self) -> dict:
         """What the trace records of the engine (name, device, dtype, threads, …)."""
+
+    def chat_template(self) -> Optional[ChatTemplate]:
+        """The model's own chat template, or None when it has none (``--prompt-format chat`` is then an
+        error). The contract, for every engine: the template is the one of the tokenizer whose ids the
+        engine decodes (transformers: ``tokenizer.chat_template``; llama.cpp: the GGUF's
+        ``tokenizer.chat_template``; a completions server, e.g. vLLM: the HF tokenizer it loads on the
+        client side, the template applied there, never the server's chat endpoint). The rendered prompt
+        reaches the model through ``vocab.encode_prompt``, which must turn the template's special-token
+        spellings (``<|im_start|>``) into their ids exactly as the model's own tokenizer does, while
+        ``vocab.encode`` keeps the transcript literal."""

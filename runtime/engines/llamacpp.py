@@ -94,6 +94,10 @@ class LlamaCppEngine:
         self.active = LlamaCppSession(self)
         return self.active
 
+    def chat_template(self):
+        """The GGUF's chat template (see ``base.Engine.chat_template``), or None."""
+        return gguf_chat_template(self.llama)
+
     def describe(self) -> dict:
         import llama_cpp
 
@@ -196,4 +200,33 @@ def gguf_vocab(llama):
     def encode(text: str) -> list[int]:
         return llama.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
 
-    return Vocab(encode, pieces, eos, ends)
+    def encode_special(text: str) -> list[int]:
+        return llama.tokenize(text.encode("utf-8"), add_bos=False, special=True) if text else []
+
+    return Vocab(encode, pieces, eos, ends, encode_special)
+
+
+def gguf_chat_template(llama):
+    """The GGUF's chat template (metadata ``tokenizer.chat_template``) with its BOS and EOS spellings, or
+    None when the file holds none."""
+    from .base import ChatTemplate
+
+    metadata = llama.metadata or {}
+    source = metadata.get("tokenizer.chat_template")
+    if not source:
+        return None
+    return ChatTemplate(source, _token_text(llama, metadata.get("tokenizer.ggml.bos_token_id")),
+                        _token_text(llama, metadata.get("tokenizer.ggml.eos_token_id")))
+
+
+def _token_text(llama, ident) -> str:
+    """A token's spelling (special tokens as written, ``<|im_start|>``), "" for a missing or bad id."""
+    import llama_cpp
+
+    try:
+        token = int(ident)
+    except (TypeError, ValueError):
+        return ""
+    if not 0 <= token < llama.n_vocab():
+        return ""
+    return (llama_cpp.llama_vocab_get_text(llama._model.vocab, token) or b"").decode("utf-8", errors="replace")

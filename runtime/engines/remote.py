@@ -250,6 +250,14 @@ class RemoteEngine:
         """Servers that can tokenize (vLLM) must tokenize like the local tokenizer: budgets and indexes
         are in its tokens. Raises EngineError when they differ."""
 
+    def chat_template(self):
+        """The client-side tokenizer's chat template (see ``base.Engine.chat_template``): the prompt is
+        rendered and tokenized here, its specials as ids (``Vocab.encode_prompt``), and sent as ids
+        (vllm) or as their text (openai, whose server reads the specials' spellings as specials)."""
+        from .transformers import tokenizer_chat_template
+
+        return tokenizer_chat_template(self.tokenizer)
+
     def session(self, adversary=None) -> RemoteSession:
         """A fresh episode on the next replica. ``adversary`` (tests): adds its ``bias()`` to every
         request as a logit bias."""

@@ -64,9 +64,26 @@ class TransformersEngine:
     def session(self) -> "TransformersSession":
         return TransformersSession(self.loaded.model, self.device)
 
+    def chat_template(self):
+        """The tokenizer's chat template (see ``base.Engine.chat_template``), or None."""
+        return tokenizer_chat_template(self.loaded.tokenizer)
+
     def describe(self) -> dict:
         dtype = str(self.loaded.model.dtype).replace("torch.", "")
         return {"engine": self.name, "device": self.device, "dtype": dtype, "threads": self.threads}
+
+
+def tokenizer_chat_template(tokenizer):
+    """A transformers tokenizer's chat template (its ``default`` one when it names several) with its BOS and
+    EOS spellings, or None when it has none."""
+    from .base import ChatTemplate
+
+    source = getattr(tokenizer, "chat_template", None)
+    if isinstance(source, dict):
+        source = source.get("default")
+    if not isinstance(source, str) or not source.strip():
+        return None
+    return ChatTemplate(source, getattr(tokenizer, "bos_token", None) or "", getattr(tokenizer, "eos_token", None) or "")
 
 
 class TransformersSession:
