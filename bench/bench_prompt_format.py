@@ -1,8 +1,10 @@
 """Prompt formats, measured: completion against the model's chat format, on the issue's grid.
 
     python bench/bench_prompt_format.py [--resume] [--quick | --limit-scale F] [--out DIR] [--dry-run]
+                                        [--url http://HOST:PORT/v1 [--concurrency N]]
 
-(or ``make figures-chat``). Runs ``ltlagent eval`` on the llama.cpp engine (the embedded model, greedy) for
+(or ``make figures-chat``). Runs ``ltlagent eval`` on the llama.cpp engine (the embedded model, greedy; with
+``--url``, on that vLLM server, N episodes at once) for
 
 * HotpotQA, the first 50 items of hotpotqa_distractor_dev70.jsonl: react, cot, direct;
 * GSM8K, the first 50 items of gsm8k_test_first1000.jsonl: cot, react_calc;
@@ -93,11 +95,13 @@ def fever_missing(data_dir: Path) -> str | None:
     return None
 
 
-def command(config: Config, limit: int, out: Path, data_dir: Path, resume: bool) -> list[str]:
-    """The ``ltlagent eval`` command line of one configuration."""
+def command(config: Config, limit: int, out: Path, data_dir: Path, resume: bool, engine=()) -> list[str]:
+    """The ``ltlagent eval`` command line of one configuration (``engine``: its engine flags; default the
+    llama.cpp engine)."""
     args = [sys.executable, "-m", "ltlagent", "eval", *[str(SPECS / f"{s}.yaml") for s in config.specs],
             "--data", str(data_dir / config.task.data), "--task", config.task.task, "--limit", str(limit),
-            "--out", str(out / config.format), "--engine", "llamacpp", "--prompt-format", config.format]
+            "--out", str(out / config.format), *(engine or ("--engine", "llamacpp")),
+            "--prompt-format", config.format]
     return args + (["--unconstrained"] if config.mode == "unconstrained" else []) + (["--resume"] if resume else [])
 
 
@@ -151,6 +155,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--all-placements", action="store_true", help="chat-turns for every agent, not only react")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--url", help="run on this vLLM server (--engine vllm) instead of llama.cpp")
+    parser.add_argument("--concurrency", type=int, default=8, help="episodes in flight with --url (default 8)")
     args = parser.parse_args(argv)
     if args.limit_scale <= 0:
         parser.error("--limit-scale must be positive")
@@ -163,7 +169,8 @@ def main(argv=None) -> int:
         configs = [c for c in configs if c.task.task != "fever"]
     started = time.perf_counter()
     for config in configs:
-        cmd = command(config, scaled(config.task.limit, args), out, args.data_dir, args.resume)
+        engine = ("--engine", "vllm", "--url", args.url, "--concurrency", str(args.concurrency)) if args.url else ()
+        cmd = command(config, scaled(config.task.limit, args), out, args.data_dir, args.resume, engine)
         print("$ ltlagent " + " ".join(os.path.relpath(a, REPO) if a.startswith(str(REPO)) else a for a in cmd[3:]),
               file=sys.stderr, flush=True)
         if not args.dry_run:
