@@ -205,8 +205,15 @@ class BrowsingAgent:
     """A fake agent whose episodes Search the item's page, wait until every episode has searched, then
     Lookup: with a shared browser they would read each other's open page."""
 
+    prompt_format = "completion"
+
     def __init__(self, compiled, parties: int):
         self.compiled, self.barrier = compiled, threading.Barrier(parties, timeout=10)
+
+    def prompt(self, task, examples=None):
+        from ltlagent.runtime.prompts import RenderedPrompt
+
+        return RenderedPrompt("")
 
     def run(self, task, toolbox, **kwargs):
         from ltlagent.runtime.decode import RunResult, SegmentRecord
