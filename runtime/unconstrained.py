@@ -168,10 +168,12 @@ class _FreeRun:
         have stopped (an env tag, a final line)."""
         start = self.source.length
         most = min(CALL_TOKENS, self.budget - self.model_tokens)
-        body = {"prompt": list(self.source.ids), "max_tokens": max(1, most), "return_token_ids": True,
+        vllm = self.source.engine.name == "vllm"
+        body = {"prompt": self.source.prompt(), "max_tokens": max(1, most),
                 **sampling_fields(self.sampler, self.source.counters.requests)}
-        if self.r.tag_segment:
+        if vllm and self.r.tag_segment:  # vLLM says which stop it met (stop_reason); others are cut afterwards
             body["stop"] = ["\n" + tag for tag in list(self.r.tag_segment)[:4]]
+            body["return_token_ids"] = True
         choice = self.source.complete(body)
         text, finish = str(choice.get("text") or ""), choice.get("finish_reason")
         if finish == "stop" and choice.get("stop_reason") in body.get("stop", ()):
@@ -192,7 +194,10 @@ class _FreeRun:
         return False
 
     def count(self, text: str) -> None:
-        self.model_tokens += len(self.r.vocab.encode(text)) if text else 0
+        """Charge ``text``'s tokens (the local tokenizer's), never past the spec's budget: a server's text
+        may re-tokenize a little longer than it generated."""
+        spent = len(self.r.vocab.encode(text)) if text else 0
+        self.model_tokens = min(self.budget, self.model_tokens + spent)
 
     def final_cut(self, text: str):
         """``text`` up to the end of its first complete line after which the spec allows nothing more,

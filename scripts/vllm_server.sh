@@ -30,6 +30,12 @@ setup() {
   echo "vllm: installed in $(( $(date +%s) - started )) s" >&2
 }
 
+alive() {  # the PID file names a running vLLM server (not a stale PID reused by another process)
+  [ -f "$STATE/pid" ] || return 1
+  local pid; pid="$(cat "$STATE/pid")"
+  kill -0 "$pid" 2>/dev/null && grep -q vllm "/proc/$pid/cmdline" 2>/dev/null
+}
+
 model_dir() {
   if [ -n "${1:-}" ]; then echo "$1"; return; fi
   [ -x .venv/bin/python ] || bash scripts/setup.sh >&2
@@ -38,7 +44,7 @@ model_dir() {
 
 start() {
   setup
-  if [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
+  if alive; then
     echo "http://127.0.0.1:$(cat "$STATE/port")/v1"; return 0
   fi
   local model port
@@ -53,7 +59,7 @@ start() {
   local waited=0
   until "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/v1/models', timeout=2)" \
       >/dev/null 2>&1; do
-    if ! kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
+    if ! alive; then
       echo "vllm: the server exited; its log ($STATE/log) ends:" >&2; tail -20 "$STATE/log" >&2; exit 1
     fi
     if [ "$waited" -ge "${START_TIMEOUT:-300}" ]; then
@@ -68,10 +74,10 @@ start() {
 stop() {
   [ -f "$STATE/pid" ] || return 0
   local pid; pid="$(cat "$STATE/pid")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 30); do alive || break; sleep 1; done
+    alive && kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$STATE/pid"
 }
@@ -80,6 +86,6 @@ case "${1:-}" in
   setup) setup ;;
   start) shift; start "${1:-}" ;;
   stop) stop ;;
-  url) [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null && echo "http://127.0.0.1:$(cat "$STATE/port")/v1" ;;
+  url) alive && echo "http://127.0.0.1:$(cat "$STATE/port")/v1" ;;
   *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -6,6 +6,7 @@ timeout, an HTTP error (with the server's own message), an answer that is not JS
 """
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -52,8 +53,8 @@ class Client:
                               f"(scripts/vllm_server.sh start serves the embedded model)") from None
         except (socket.timeout, TimeoutError):
             raise EngineError(f"{where}: no answer within {self.timeout:g} s") from None
-        except (ConnectionError, OSError) as err:
-            raise EngineError(f"{where}: the connection failed ({err})") from None
+        except (ConnectionError, OSError, http.client.HTTPException) as err:
+            raise EngineError(f"{where}: the connection failed ({type(err).__name__}: {err})") from None
         try:
             answer = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -67,7 +68,7 @@ def _server_message(err: urllib.error.HTTPError) -> str:
     """The server's error message (OpenAI-style ``{"error": {"message": ...}}``), else its text."""
     try:
         raw = err.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return "(no body)"
     try:
         body = json.loads(raw)

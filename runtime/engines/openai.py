@@ -37,7 +37,7 @@ class OpenAISteps(RequestSteps):
         sampling = self.sampling
         if attempt > 0 and sampling.temperature < RETRY_TEMPERATURE:
             sampling = Sampling(RETRY_TEMPERATURE, sampling.top_p, sampling.seed)
-        body = {"prompt": self.session.engine.tokenizer.decode(self.session.ids, skip_special_tokens=False),
+        body = {"prompt": self.session.prompt(),
                 "max_tokens": max(1, max_tokens), **sampling_fields(sampling, self.session.counters.requests)}
         if stop:
             body["stop"] = [stop]

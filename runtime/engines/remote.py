@@ -97,6 +97,13 @@ class RemoteSession:
             raise ValueError(f"cannot rewind to {length} tokens: the session holds {len(self.ids)}")
         del self.ids[length:]
 
+    def prompt(self):
+        """The context as the server should read it: token ids (vLLM), or their text for plain OpenAI
+        servers, whose token ids are not the client tokenizer's."""
+        if self.engine.name == "vllm":
+            return list(self.ids)
+        return self.engine.tokenizer.decode(self.ids, skip_special_tokens=False)
+
     def steps(self, decoder, sampling: Sampling, on_text):
         return self.engine.steps_class(decoder, self, sampling, on_text)
 
@@ -110,11 +117,16 @@ class RemoteSession:
         answer = self.client.post("/completions", body)
         self.counters.request_seconds.append(time.perf_counter() - started)
         self.counters.requests += 1
-        self.counters.add_usage(answer.get("usage") or {})
-        choices = answer.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise EngineError(f"{self.client.url}/completions: an answer without choices: {str(answer)[:200]}")
-        return choices[0]
+        try:
+            self.counters.add_usage(answer.get("usage") or {})
+            choice = answer["choices"][0]
+            if not isinstance(choice, dict):
+                raise TypeError("a choice that is not an object")
+            choice["token_ids"] = [int(t) for t in choice.get("token_ids") or []]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            raise EngineError(f"{self.client.url}/completions: a malformed answer ({type(err).__name__}: {err}): "
+                              f"{str(answer)[:200]}") from None
+        return choice
 
 
 class RequestSteps:

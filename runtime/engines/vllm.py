@@ -26,7 +26,7 @@ class VllmSteps(RequestSteps):
     """The decode loop's steps (see ``runtime.steps``) as constrained completions requests."""
 
     def request(self, regex: str, max_tokens: int) -> dict:
-        body = {"prompt": list(self.session.ids), "max_tokens": max(1, max_tokens), "return_token_ids": True,
+        body = {"prompt": self.session.prompt(), "max_tokens": max(1, max_tokens), "return_token_ids": True,
                 "structured_outputs": {"regex": regex},
                 **sampling_fields(self.sampling, self.session.counters.requests)}
         return self.session.complete(body)
@@ -60,14 +60,17 @@ class VllmSteps(RequestSteps):
         """The segment's content from the server under its regex, checked token by token against the
         index; cut off by the budget, completed here with the shortest valid continuation."""
         choice = self.request(portable_regex(content.regex), budget)
-        ids = [int(t) for t in choice.get("token_ids") or []]
+        ids = list(choice["token_ids"])
         if not ids and choice.get("text"):
             raise EngineError(f"{self.session.client.url}: the server returns no token ids; vLLM >= 0.10 "
                               f"does with return_token_ids (use --engine openai for other servers)")
         while ids and ids[-1] in self.d.vocab.eos_ids:
             ids.pop()
         accepted, state = walk_index(content, ids)
-        finished = choice.get("finish_reason") == "stop"
+        reason = choice.get("finish_reason")
+        if reason not in ("stop", "length"):
+            raise EngineError(f"{self.session.client.url}: the request ended with finish_reason {reason!r}")
+        finished = reason == "stop"
         if accepted < len(ids) or (finished and not content.index.is_final_state(state)):
             text = self.d.vocab.text(ids)
             raise ConstraintIgnored(f"{self.session.client.url}: the server wrote {text[:80]!r}, which breaks "
