@@ -71,12 +71,22 @@ def _check_grammar(text: str, locate) -> None:
 
     try:
         lark.Lark(text, start="start")
-    except lark.exceptions.LarkError as err:
+    except (lark.exceptions.LarkError, *_regex_errors()) as err:  # lark compiles terminals with `regex` if installed
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         no_start = "NonTerminal('start')" in first
         raise SpecSemanticError("a content grammar needs a 'start' rule" if no_start
                                 else f"invalid Lark grammar: {first}", locate(),
                                 "add a rule 'start: ...'" if no_start else None) from None
+
+
+def _regex_errors() -> tuple:
+    """The errors a terminal's pattern can raise while lark compiles it: ``re``'s, and the ``regex``
+    package's when it is installed (lark then prefers it)."""
+    try:
+        import regex
+    except ImportError:
+        return (re.error,)
+    return (re.error, regex.error)
 
 
 def _check_json_schema(text: str, locate) -> None:
