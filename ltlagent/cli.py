@@ -215,6 +215,17 @@ def _prompt_format(value: Optional[str]) -> Optional[str]:
     return value
 
 
+# The engine options of run and eval, declared once (typer reads each declaration per command).
+ENGINE_OPTION = typer.Option("auto", "--engine", help=ENGINE_HELP)
+DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
+DTYPE_OPTION = typer.Option("auto", "--dtype", help=DTYPE_HELP)
+URL_OPTION = typer.Option(None, "--url", help=URL_HELP)
+MODEL_NAME_OPTION = typer.Option(None, "--model-name", help=MODEL_NAME_HELP)
+TIMEOUT_OPTION = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP)
+RETRIES_OPTION = typer.Option(3, "--retries", min=0, help=RETRIES_HELP)
+PROMPT_FORMAT_OPTION = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP, callback=_prompt_format)
+
+
 def _engine_options(engine: str, model: Optional[str], device: str, dtype: str, threads: Optional[int],
                     server: dict):
     """The engine options of run / eval (``server``: urls, model_name, timeout, retries); a bad value is a
@@ -260,15 +271,10 @@ def run_cmd(spec: Path = SpecArg,
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model."),
         reference: Optional[str] = typer.Option(None, "--reference", help="The task's gold answer, for tools "
                                                 "that grade answers (Reflexion's evaluator)."),
-        engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
-        device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
-        url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
-        model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
-        timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-        retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP),
-        prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
-                                                    callback=_prompt_format)):
+        engine: str = ENGINE_OPTION, device: str = DEVICE_OPTION, dtype: str = DTYPE_OPTION,
+        url: Optional[list[str]] = URL_OPTION, model_name: Optional[str] = MODEL_NAME_OPTION,
+        timeout: float = TIMEOUT_OPTION, retries: int = RETRIES_OPTION,
+        prompt_format: Optional[str] = PROMPT_FORMAT_OPTION):
     """Run the spec's agent on a local model or a model server: every finished run satisfies the spec."""
     from .compiler.tools import check_runnable
     from .runner import run_command
@@ -331,15 +337,10 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
                                                 "with stop sequences at env tags, parsed post hoc."),
              plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the summary as a chart: a .png, "
                                                  ".pdf or .svg file (needs matplotlib)."),
-             engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
-             device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-             dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
-             url: Optional[list[str]] = typer.Option(None, "--url", help=URL_HELP),
-             model_name: Optional[str] = typer.Option(None, "--model-name", help=MODEL_NAME_HELP),
-             timeout: float = typer.Option(120.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-             retries: int = typer.Option(3, "--retries", min=0, help=RETRIES_HELP),
-             prompt_format: Optional[str] = typer.Option(None, "--prompt-format", help=PROMPT_FORMAT_HELP,
-                                                         callback=_prompt_format)):
+             engine: str = ENGINE_OPTION, device: str = DEVICE_OPTION, dtype: str = DTYPE_OPTION,
+             url: Optional[list[str]] = URL_OPTION, model_name: Optional[str] = MODEL_NAME_OPTION,
+             timeout: float = TIMEOUT_OPTION, retries: int = RETRIES_OPTION,
+             prompt_format: Optional[str] = PROMPT_FORMAT_OPTION):
     from .evaluator import EvalOptions, check_usage, eval_command
     from .runtime.eval.report import PLOT_FORMATS
 

@@ -170,7 +170,7 @@ def complete_within(content, ids: list[int], budget: int) -> tuple[list[int], in
     index, paths = content.index, content.paths
     state, states = index.get_initial_state(), [index.get_initial_state()]
     for token in ids:
-        following = index.get_next_state(state, int(token)) if token != -1 else None
+        following = index.get_next_state(state, int(token))
         if following is None or following not in paths.dist:
             break
         state = following

@@ -168,10 +168,10 @@ class _FreeRun:
         have stopped (an env tag, a final line)."""
         start = self.source.length
         most = min(CALL_TOKENS, self.budget - self.model_tokens)
-        vllm = self.source.engine.name == "vllm"
+        vllm = self.source.engine.token_prompts  # vLLM: token ids, and it says which stop it met
         body = {"prompt": self.source.prompt(), "max_tokens": max(1, most),
                 **sampling_fields(self.sampler, self.source.counters.requests)}
-        if vllm and self.r.tag_segment:  # vLLM says which stop it met (stop_reason); others are cut afterwards
+        if vllm and self.r.tag_segment:  # others cannot say which stop they met: cut afterwards
             body["stop"] = ["\n" + tag for tag in list(self.r.tag_segment)[:4]]
             body["return_token_ids"] = True
         choice = self.source.complete(body)

@@ -16,8 +16,6 @@ satisfies the spec whatever the server writes; the counters report the retries a
 """
 from __future__ import annotations
 
-import os
-
 from ..steps import complete_within
 from .base import Sampling
 from .remote import RemoteEngine, RequestSteps, alternatives, sampling_fields, walk_index
@@ -47,10 +45,8 @@ class OpenAISteps(RequestSteps):
     def walk(self, trie, stop_token=None):
         """The alternative the model's text starts with (the longest; STOP for an immediate end)."""
         options = alternatives(trie)
-        if len(options) == 1:
-            key, ids = options[0]
-            self.prefill(ids)
-            return key, ids
+        if (forced := self.only_way(options)) is not None:
+            return forced
         texts = {key: (None if ids == [stop_token] else self.d.vocab.text(ids)) for key, ids in options}
         most = max(len(ids) for _, ids in options) + 4
         text = ""
@@ -110,8 +106,3 @@ def _closest(texts: dict, text: str):
 class OpenAIEngine(RemoteEngine):
     name = "openai"
     steps_class = OpenAISteps
-
-
-def api_key() -> str | None:
-    """The key for servers that want one: ``LTLAGENT_API_KEY``, else ``OPENAI_API_KEY``."""
-    return os.environ.get("LTLAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY")

@@ -14,6 +14,7 @@ several times).
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ class RemoteSession:
     def prompt(self):
         """The context as the server should read it: token ids (vLLM), or their text for plain OpenAI
         servers, whose token ids are not the client tokenizer's."""
-        if self.engine.name == "vllm":
+        if self.engine.token_prompts:
             return list(self.ids)
         return self.engine.tokenizer.decode(self.ids, skip_special_tokens=False)
 
@@ -143,6 +144,18 @@ class RequestSteps:
 
     def prefill(self, ids) -> None:
         self.session.feed(ids)
+
+    def only_way(self, options: list):
+        """With a single alternative, no request: it joins the context; returns (key, ids) or None."""
+        if len(options) != 1:
+            return None
+        self.prefill(options[0][1])
+        return options[0]
+
+
+def api_key() -> Optional[str]:
+    """The key for servers that want one: ``LTLAGENT_API_KEY``, else ``OPENAI_API_KEY``."""
+    return os.environ.get("LTLAGENT_API_KEY") or os.environ.get("OPENAI_API_KEY")
 
 
 def sampling_fields(sampling: Sampling, request: int) -> dict:
@@ -210,6 +223,7 @@ class RemoteEngine:
     concurrent = True
     steps_class = None
     name = "remote"
+    token_prompts = False   # prompts as the client tokenizer's ids (vLLM reads them), else as text
 
     def __init__(self, options: EngineOptions, tokenizer, vocab, model_name: str, served_name: str,
                  clients: list[Client]):
@@ -233,8 +247,6 @@ class RemoteEngine:
                               f"drop --device / --dtype")
         tokenizer, name, eos_ids = load_tokenizer(options.model, progress=progress)
         vocab = Vocab.of_tokenizer(tokenizer, eos_ids[0], eos_ids)
-        from .openai import api_key
-
         clients = [Client(url.rstrip("/"), options.timeout, api_key()) for url in options.urls]
         served = [cls.served_model(client, options.model_name) for client in clients]
         if len(set(served)) > 1:

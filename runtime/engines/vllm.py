@@ -35,10 +35,8 @@ class VllmSteps(RequestSteps):
         """One of the trie's sequences (tags or options; STOP as the model's EOS), chosen by the server
         under a regex of their texts; the chosen one joins the context in its own tokens."""
         options = alternatives(trie)
-        if len(options) == 1:
-            key, ids = options[0]
-            self.prefill(ids)
-            return key, ids
+        if (forced := self.only_way(options)) is not None:
+            return forced
         texts = {key: ("" if ids == [stop_token] else self.d.vocab.text(ids)) for key, ids in options}
         regex = "(" + "|".join(literal_regex(t) for t in texts.values()) + ")"
         most = max(len(t.encode()) for t in texts.values()) + 1
@@ -86,6 +84,7 @@ class VllmSteps(RequestSteps):
 class VllmEngine(RemoteEngine):
     name = "vllm"
     steps_class = VllmSteps
+    token_prompts = True
 
     def check_tokenizer(self) -> None:
         """The server's /tokenize must agree with the local tokenizer on a probe text (budgets and
