@@ -15,7 +15,13 @@ def compile_formula(text: str, alphabet: Sequence[str], cap: int = DEFAULT_STATE
     no letter of the alphabet, AutomatonTooLarge past ``cap`` states."""
     formula = parse_formula(text)
     from .checks import check_formula_props
+    from .data import is_data_formula
+    from .errors import SpecSemanticError
 
+    if is_data_formula(formula):
+        raise SpecSemanticError("a formula over data or past time is a rule of a spec (its tools' schemas "
+                                "give its terms meaning), not an automaton", formula.span,
+                                "put it in a spec's behavior; ltlagent.holds evaluates it on a trace of Steps")
     check_formula_props(formula, alphabet)
     return formula_parts_automaton(formula, tuple(alphabet), cap)
 

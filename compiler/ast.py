@@ -57,10 +57,76 @@ class Binary:
     span: Optional[Span] = field(**_SPAN)
 
 
-Formula = Union[Prop, Const, Last, Unary, Binary]
+# -- data: terms over tool calls, comparisons, quantifiers, past time (see compiler/data.py) ------------
+
+@dataclass(frozen=True)
+class Path:
+    """A term naming data: ``root`` is a call segment (the current step's call, when it is one of that
+    segment), ``this`` (the current step's call, any call segment) or a quantified variable; ``parts``
+    walk from it: ``args``, ``result``, ``ok``, ``tool``, then field names (str), ``"*"`` (every element)
+    or list indexes (int)."""
+
+    root: str
+    parts: tuple[Union[str, int], ...] = ()
+    span: Optional[Span] = field(**_SPAN)
+
+    def __str__(self) -> str:
+        out = self.root
+        for part in self.parts:
+            out += f"[{part}]" if isinstance(part, int) else ("[*]" if part == "*" else f".{part}")
+        return out
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A constant term: a string, a number, null (None), or a list of constants (a tuple)."""
+
+    value: object
+    span: Optional[Span] = field(**_SPAN)
+
+
+Term = Union[Path, Literal]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``left op right``; ``op`` is one of ``== != < <= > >= in notin``."""
+
+    op: str
+    left: Term
+    right: Term
+    span: Optional[Span] = field(**_SPAN)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A term used as a formula (``x.ok``): true when its value is ``true``."""
+
+    term: Path
+    span: Optional[Span] = field(**_SPAN)
+
+
+@dataclass(frozen=True)
+class Quant:
+    """``exists|forall|latest VAR in RANGE, ...: body`` over the earlier calls of the ranges (letters
+    ``segment.tool`` of call segments, or whole call segments: Props), or over the values of one
+    collection (a Path: a list's elements, an object's values); ``latest`` binds the most recent call
+    (false when there is none)."""
+
+    kind: str
+    var: str
+    ranges: tuple[Union[Prop, Path], ...]
+    body: "Formula"
+    span: Optional[Span] = field(**_SPAN)
+
+
+Formula = Union[Prop, Const, Last, Unary, Binary, Compare, Truth, Quant]
 
 UNARY_OPS = ("!", "X", "WX", "F", "G")
 BINARY_OPS = ("&", "|", "->", "<->", "U", "R", "W")
+PAST_UNARY = ("previous", "once", "historically")   # Unary ops of the past (data rules only)
+PAST_BINARY = ("since",)                            # Binary op of the past (data rules only)
+CALL_FIELDS = ("args", "result", "ok", "tool")      # what a call term may name first
 
 
 @dataclass(frozen=True)
@@ -138,10 +204,11 @@ def prop_matches(prop: Prop, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Content:
-    """What a segment may contain. ``kind`` is one of ``text choice regex grammar json``.
+    """What a segment may contain. ``kind`` is one of ``text choice regex grammar json call``.
 
-    ``value`` holds the options (choice), the regular expression (regex), the Lark grammar text (grammar)
-    or the JSON Schema as canonical JSON text (json); None for free text. ``max_tokens`` is the segment's
+    ``value`` holds the options (choice), the regular expression (regex), the Lark grammar text (grammar),
+    the JSON Schema as canonical JSON text (json) or the tools it may call (call: a tool call written
+    ``NAME {arguments}``, the arguments a JSON object under the tool's ``parameters``); None for free text. ``max_tokens`` is the segment's
     token budget (None: only the spec's overall budget applies)."""
 
     kind: str = "text"
@@ -177,7 +244,7 @@ class Segment:
 
     @property
     def options(self) -> tuple[str, ...]:
-        return self.content.value if self.content.kind == "choice" else ()
+        return self.content.value if self.content.kind in ("choice", "call") else ()
 
     @property
     def letters(self) -> tuple[str, ...]:
@@ -188,19 +255,25 @@ class Segment:
 @dataclass(frozen=True)
 class Tool:
     """A tool env segments can call: ``kind`` is ``builtin`` (``target`` a built-in name), ``function``
-    (``target`` = ``module:function``) or ``entry_point`` (``target`` a name in group ltlagent.tools)."""
+    (``target`` = ``module:function``) or ``entry_point`` (``target`` a name in group ltlagent.tools).
+    ``parameters`` and ``returns`` are JSON Schemas (canonical JSON text) of its arguments, as a call
+    segment writes them, and of its result, as data rules read it (None: not declared)."""
 
     name: str
     kind: str
     target: str
     timeout: float = 10.0
     description: Optional[str] = None
+    parameters: Optional[str] = None
+    returns: Optional[str] = None
     span: Optional[Span] = field(**_SPAN)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One conjunct of the behaviour: an LTLf formula (``kind='ltl'``) or a segment pattern."""
+    """One conjunct of the behaviour: an LTLf formula (``kind='ltl'``), a segment pattern, or a data rule
+    (``kind='data'``: ``G`` of a past-time formula over data, see compiler/data.py; enforced by the
+    runtime at every step, not compiled into the automaton)."""
 
     kind: str
     text: str

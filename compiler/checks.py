@@ -41,7 +41,7 @@ def check_content(content, locate) -> None:
     options, a compilable regex, a Lark grammar with a ``start`` rule, a valid JSON Schema.
     ``locate(sub)`` gives the span of an option index / character offset / schema key path."""
     check = {"choice": _check_options, "regex": _check_regex, "grammar": _check_grammar,
-             "json": _check_json_schema}[content.kind]
+             "json": _check_json_schema, "call": _check_options}[content.kind]
     check(content.value, locate)
 
 
@@ -118,7 +118,8 @@ _WHAT = {"regex": "regex", "grammar": "grammar", "json": "JSON Schema", "text": 
 
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
-KEYWORDS = frozenset({"X", "WX", "F", "G", "U", "R", "W", "true", "false", "last"})
+KEYWORDS = frozenset({"X", "WX", "F", "G", "U", "R", "W", "true", "false", "last", "previous", "once",
+                      "historically", "since", "exists", "forall", "latest", "in", "not", "null", "this"})
 
 
 def check_spec(spec) -> None:
@@ -128,6 +129,8 @@ def check_spec(spec) -> None:
     _check_names(spec)
     _check_tags(spec)
     for rule in spec.behavior:
+        if rule.kind == "data":
+            continue  # resolved and checked with the tools' schemas: resolve_data_rules
         props = formula_props(rule.node) if rule.kind == "ltl" else pattern_props(rule.node)
         for prop in props:
             check_prop(prop, spec.alphabet)
@@ -176,10 +179,53 @@ def _check_tool_call(spec, segment) -> None:
                                 f"declared tools: {', '.join(declared) or 'none'}")
     if call.name_from is not None:
         source = spec.segment(call.name_from)
-        if source.content.kind != "choice":
-            raise SpecSemanticError(f"'name_from: {source.name}' needs a choice segment (its options name the "
-                                    "tools)", segment.span)
+        if source.content.kind not in ("choice", "call"):
+            raise SpecSemanticError(f"'name_from: {source.name}' needs a choice or call segment (its options "
+                                    "name the tools)", segment.span)
         for option in source.options:
             if not _known_tool(spec, option):
                 raise SpecSemanticError(f"option {option!r} of {source.name!r} names no tool", source.span,
                                         f"declare it under 'tools' (declared: {', '.join(declared) or 'none'})")
+
+
+def resolve_data_rules(spec):
+    """The spec with its data rules resolved and checked (see ``data.check_data_rule``), after its call
+    segments are checked (``check_calls``). Raises SpecSemanticError, located: also for a data rule an
+    env step could break (the agent cannot choose env steps)."""
+    from dataclasses import replace
+
+    from .data import check_data_rule, env_breakable
+
+    check_calls(spec)
+    rules = []
+    for rule in spec.behavior:
+        if rule.kind == "data":
+            rule = check_data_rule(rule, spec)
+            letter = env_breakable(rule, spec)
+            if letter is not None:
+                raise SpecSemanticError(f"this rule can be false at {letter!r}, an env step the agent does not "
+                                        "choose", rule.span, "guard it with the agent's steps it is about: "
+                                        "G(segment.tool -> condition)")
+        rules.append(rule)
+    return replace(spec, behavior=tuple(rules))
+
+
+def check_calls(spec) -> None:
+    """Every tool a call segment may call is declared, with ``parameters``: a JSON Schema of an object
+    with ``properties`` (the arguments are written in its property order). Raises SpecSemanticError."""
+    import json
+
+    declared = {t.name: t for t in spec.tools}
+    for segment in spec.segments:
+        if segment.content.kind != "call":
+            continue
+        for name in segment.options:
+            tool = declared.get(name)
+            if tool is None:
+                raise SpecSemanticError(f"call segment {segment.name!r} calls {name!r}, which is not declared under "
+                                        "'tools'", segment.span, _suggest(name, declared, "declared tools"))
+            schema = json.loads(tool.parameters) if tool.parameters is not None else None
+            if not (isinstance(schema, dict) and schema.get("type") == "object" and
+                    isinstance(schema.get("properties", {}), dict)):
+                raise SpecSemanticError(f"tool {name!r} needs 'parameters': a JSON Schema of an object (its "
+                                        f"arguments), since call segment {segment.name!r} calls it", tool.span)

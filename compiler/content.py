@@ -24,8 +24,8 @@ def content_regex(segment) -> str:
     """The regex of what follows a segment's tag: one space, the content, END. Raises ContentError for
     choice segments (decoded from their options) and recursive grammars."""
     kind, value, end = segment.content.kind, segment.content.value, segment.end
-    if kind == "choice":
-        raise ContentError(f"choice segment {segment.name!r} is decoded from its options, not a regex")
+    if kind in ("choice", "call"):
+        raise ContentError(f"{kind} segment {segment.name!r} is decoded from its options, not one regex")
     return body_regex(kind, value, end)
 
 
@@ -154,3 +154,49 @@ def _explain(message: str) -> str:
         return "its automaton is too large for the runtime; simplify it"
     return ("the runtime's regex engine cannot decode it: look-arounds, back-references, conditionals and "
             "Python-only syntax (e.g. an unescaped '[' inside a class, or a lone '{') are not supported")
+
+
+# -- call segments ---------------------------------------------------------------------------------------
+
+def call_opening(tool) -> str:
+    """What a call of ``tool`` starts with after the tag: `` NAME {"first": `` (``NAME {}`` when it has no
+    parameters); the arguments follow in the parameters' property order, separated by ``, ``."""
+    names = list(_properties(tool))
+    return f' {tool.name} {{"{names[0]}": ' if names else f" {tool.name} {{}}"
+
+
+def _properties(tool) -> dict:
+    import json
+
+    schema = json.loads(tool.parameters) if tool.parameters else {}
+    return schema.get("properties", {}) if isinstance(schema, dict) else {}
+
+
+def call_separators(tool, end: str) -> list[str]:
+    """The literal text after each argument: ``, "next": ``, and ``}`` + END after the last."""
+    names = list(_properties(tool))
+    return [f', "{n}": ' for n in names[1:]] + ([f"}}{end}"] if names else [])
+
+
+def call_rest_regex(tool, end: str) -> str:
+    """The regex of a call after its opening (see ``call_opening``): each argument under its schema,
+    then its separator; empty for a tool without parameters (the opening wrote it all, END included)."""
+    import json
+
+    props = _properties(tool)
+    if not props:
+        return ""
+    return "".join(f"(?:{json_regex(json.dumps(sub))}){re.escape(sep)}"
+                   for sub, sep in zip(props.values(), call_separators(tool, end)))
+
+
+def call_regex(spec, segment) -> str:
+    """``" " + NAME {arguments}`` + END for any tool the call segment may call: the text a decoded call
+    matches (used to check transcripts and few-shot examples)."""
+    branches = []
+    for name in segment.options:
+        tool = spec.tool(name)
+        opening = call_opening(tool)
+        tail = call_rest_regex(tool, segment.end) if _properties(tool) else re.escape(segment.end)
+        branches.append(re.escape(opening) + tail)
+    return "(?:" + "|".join(branches) + ")"

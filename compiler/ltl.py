@@ -9,7 +9,7 @@ from typing import Optional
 
 import lark
 
-from .ast import Binary, Const, Formula, Last, Prop, Unary
+from .ast import Binary, Compare, Const, Formula, Last, Literal, Path, Prop, Quant, Truth, Unary
 from .errors import SpecSemanticError, SpecSyntaxError
 from .source import Embedded, standalone
 
@@ -142,12 +142,97 @@ def _binary(op: str):
     return build
 
 
-for _name, _op in (("not_", "!"), ("next", "X"), ("weak_next", "WX"), ("eventually", "F"), ("always", "G")):
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\*|[0-9]+)\]")
+
+
+def split_path(text: str) -> tuple[str, tuple]:
+    """``u.result.orders[*]`` -> ("u", ("result", "orders", "*")); indexes become ints."""
+    root = re.match(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*", text).group(0)
+    parts = []
+    for match in _PATH_PART.finditer(text, len(root)):
+        name, index = match.groups()
+        parts.append(name if name is not None else ("*" if index == "*" else int(index)))
+    return root, tuple(parts)
+
+
+class _DataTerms:
+    """The data rules' nodes (mixed into _ToFormula): terms, comparisons, quantifiers, past time."""
+
+    def _token_span(self, token):
+        return self.where.span(token.start_pos, token.end_pos)
+
+    def truth(self, children):
+        root, parts = split_path(str(children[0]))
+        return Truth(Path(root, parts, self._token_span(children[0])), self._token_span(children[0]))
+
+    def term_path(self, children):
+        root, parts = split_path(str(children[0]))
+        return Path(root, parts, self._token_span(children[0]))
+
+    def term_prop(self, children):
+        token = children[0]
+        segment, dot, option = str(token).partition(".")
+        if option.startswith('"'):
+            raise SpecSemanticError("a quoted option is a proposition, not a data term", self._token_span(token),
+                                    "data terms are paths such as x.args.order_id")
+        return Path(segment, (option,) if dot else (), self._token_span(token))
+
+    def string(self, children):
+        return Literal(json.loads(str(children[0])), self._token_span(children[0]))
+
+    def number(self, children):
+        text = str(children[0])
+        value = float(text) if "." in text else int(text)
+        return Literal(value, self._token_span(children[0]))
+
+    @lark.v_args(meta=True)
+    def null(self, meta, _):
+        return Literal(None, self._span(meta))
+
+    @lark.v_args(meta=True)
+    def list(self, meta, children):
+        items = [c for c in children if c is not None]
+        bad = next((c for c in items if not isinstance(c, Literal)), None)
+        if bad is not None:
+            raise SpecSemanticError("a list holds constants only (strings, numbers, null)", bad.span)
+        return Literal(tuple(c.value for c in items), self._span(meta))
+
+    @lark.v_args(meta=True)
+    def compare(self, meta, children):
+        return Compare(str(children[1]), children[0], children[2], self._span(meta))
+
+    @lark.v_args(meta=True)
+    def member(self, meta, children):
+        return Compare("in", children[0], children[1], self._span(meta))
+
+    @lark.v_args(meta=True)
+    def not_member(self, meta, children):
+        return Compare("notin", children[0], children[1], self._span(meta))
+
+    def quant_kind(self, children):
+        return str(children[0])
+
+    def range_prop(self, children):
+        return self.prop(children)
+
+    def range_path(self, children):
+        return self.term_path(children)
+
+    @lark.v_args(meta=True)
+    def quant(self, meta, children):
+        kind, var, *ranges, body = children
+        return Quant(kind, str(var), tuple(ranges), body, self._span(meta))
+
+
+_ToFormula.__bases__ = (_DataTerms,) + _ToFormula.__bases__
+
+for _name, _op in (("not_", "!"), ("next", "X"), ("weak_next", "WX"), ("eventually", "F"), ("always", "G"),
+                   ("previous", "previous"), ("once", "once"), ("historically", "historically")):
     setattr(_ToFormula, _name, _unary(_op))
 setattr(_ToFormula, "eventually_bounded", _unary("F", bounded=True))
 setattr(_ToFormula, "always_bounded", _unary("G", bounded=True))
 for _name, _op in (("iff", "<->"), ("implies", "->"), ("or_", "|"), ("and_", "&"),
-                   ("until", "U"), ("release", "R"), ("weak_until", "W")):
+                   ("until", "U"), ("release", "R"), ("weak_until", "W"), ("since", "since")):
     setattr(_ToFormula, _name, _binary(_op))
 
 
@@ -197,9 +282,9 @@ def _children(node):
 
 
 # Printing: binding strength per operator, loosest first (mirrors grammars/ltl.lark).
-_LEVEL = {"<->": 1, "->": 2, "|": 3, "&": 4, "U": 5, "R": 5, "W": 5}
+_LEVEL = {"<->": 1, "->": 2, "|": 3, "&": 4, "U": 5, "R": 5, "W": 5, "since": 5}
 _UNARY_LEVEL = 6
-_RIGHT_ASSOC = {"->", "U", "R", "W"}
+_RIGHT_ASSOC = {"->", "U", "R", "W", "since"}
 _PLAIN = re.compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*\Z")
 
 
@@ -223,6 +308,8 @@ def _fmt(f: Formula, context: int) -> str:
         return "true" if f.value else "false"
     if isinstance(f, Last):
         return "last"
+    if isinstance(f, (Compare, Truth, Quant)):
+        return _fmt_data(f, context)
     if isinstance(f, Unary):
         head = f.op if f.bounds is None else f"{f.op}[{f.bounds[0]},{f.bounds[1]}]"
         sep = "" if f.op == "!" else " "
@@ -233,3 +320,26 @@ def _fmt(f: Formula, context: int) -> str:
     right = _fmt(f.right, level if right_assoc else level + 1)
     text = f"{left} {f.op} {right}"
     return f"({text})" if level < context else text
+
+
+_COMPARE_TEXT = {"in": "in", "notin": "not in"}
+
+
+def format_term(term) -> str:
+    """A term as formula text."""
+    if isinstance(term, Path):
+        return str(term)
+    value = term.value
+    if isinstance(value, tuple):
+        return "[" + ", ".join(format_term(Literal(v)) for v in value) + "]"
+    return "null" if value is None else json.dumps(value)
+
+
+def _fmt_data(f, context: int) -> str:
+    if isinstance(f, Truth):
+        return str(f.term)
+    if isinstance(f, Compare):
+        return f"{format_term(f.left)} {_COMPARE_TEXT.get(f.op, f.op)} {format_term(f.right)}"
+    ranges = ", ".join(format_prop(r) if isinstance(r, Prop) else str(r) for r in f.ranges)
+    text = f"{f.kind} {f.var} in {ranges}: {_fmt(f.body, 0)}"
+    return f"({text})" if context > 0 else text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from .ast import Binary, Formula, Rule
+from .ast import Const, Unary, Binary, Formula, Rule
 from .automaton import Automaton, product, universal
 from .errors import AutomatonTooLarge
 from .patterns import pattern_automaton
@@ -51,6 +51,8 @@ def rule_automaton(rule: Rule, alphabet: Sequence[str], cap: int,
     """The minimal DFA of one behaviour rule (within ``context`` when given). Raises AutomatonTooLarge."""
     if rule.kind == "pattern":
         return pattern_automaton(rule.node, alphabet, cap, context)
+    if rule.kind == "data":  # enforced on the data at run time (ltlagent.runtime.policy), not by the DFA
+        return formula_parts_automaton(Unary("G", Const(True)), alphabet, cap, context)
     return formula_parts_automaton(rule.node, alphabet, cap, context)
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 from .ast import PROMPT_FORMATS
 
 BUILTIN_TOOLS = ("search", "lookup", "calculator", "finish")
-CONTENT_KEYS = ("choice", "regex", "grammar", "json")
+CONTENT_KEYS = ("choice", "regex", "grammar", "json", "call")
 
 
 class _Model(BaseModel):
@@ -35,6 +35,7 @@ class SegmentModel(_Model):
     regex: Optional[StrictStr] = Field(default=None, min_length=1)
     grammar: Optional[StrictStr] = Field(default=None, min_length=1)
     json_schema: Optional[Union[dict, bool]] = Field(default=None, alias="json")
+    call: Optional[list[StrictStr]] = Field(default=None, min_length=1)
     max_tokens: Optional[int] = Field(default=None, gt=0)
     end: StrictStr = "\n"
     input: Optional[Literal["task", "user"]] = None
@@ -47,6 +48,8 @@ class ToolModel(_Model):
     entry_point: Optional[StrictStr] = None
     timeout: float = Field(default=10.0, gt=0)
     description: Optional[StrictStr] = None
+    parameters: Optional[dict] = None
+    returns: Optional[Union[dict, bool]] = None
 
     @model_validator(mode="after")
     def _one_kind(self):

@@ -6,8 +6,9 @@ import json
 import pydantic
 
 from .ast import Content, Example, Limits, Prompt, Rule, Segment, Spec, Tool, ToolCall
-from .checks import check_content, check_decodable, check_spec
+from .checks import check_content, check_decodable, check_spec, resolve_data_rules
 from .errors import SpecSemanticError
+from .data import is_data_formula
 from .ltl import parse_formula
 from .patterns import parse_pattern
 from .schema import BUILTIN_TOOLS, CONTENT_KEYS, SegmentModel, SpecModel
@@ -78,7 +79,7 @@ def build_spec(model: SpecModel, located: Located) -> Spec:
                 Limits(model.limits.max_segments, model.limits.max_tokens, model.limits.max_states),
                 Prompt(model.prompt.instructions, examples, model.prompt.format), model.description, "yaml", located.source)
     check_spec(spec)
-    return spec
+    return resolve_data_rules(spec)
 
 
 def _embedded(located: Located, path: tuple, text: str):
@@ -97,7 +98,10 @@ def _segment(name: str, seg: SegmentModel, located: Located) -> Segment:
     content = _content(seg)
     if content.kind != "text":
         check_content(content, _content_locator(located, path + (content.kind,), content))
-    if seg.by == "model":
+    if content.kind == "call" and seg.by != "model":
+        raise SpecSemanticError("a call segment is written by the model (its tool's result is an env segment "
+                                "with 'tool: {name_from: ...}')", located.key_span(path + ("call",)))
+    if seg.by == "model" and content.kind != "call":
         key = content.kind if content.kind != "text" else "end"
         check_decodable(content, seg.end, lambda: located.key_span(path + (key,)))
     return Segment(name, seg.tag, seg.by, content, seg.end, seg.input, tool, seg.description,
@@ -139,13 +143,23 @@ def _content(seg: SegmentModel) -> Content:
         return Content("grammar", seg.grammar, seg.max_tokens)
     if seg.json_schema is not None:
         return Content("json", json.dumps(seg.json_schema, sort_keys=True), seg.max_tokens)
+    if seg.call is not None:
+        return Content("call", tuple(seg.call), seg.max_tokens)
     return Content("text", None, seg.max_tokens)
 
 
 def _tool(name: str, model, located: Located) -> Tool:
     kind = next(k for k in ("builtin", "function", "entry_point") if getattr(model, k) is not None)
-    return Tool(name, kind, getattr(model, kind), model.timeout, model.description,
-                located.key_span(("tools", name)))
+    schemas = [None if v is None else json.dumps(v) for v in (model.parameters, model.returns)]
+    for key, text in zip(("parameters", "returns"), schemas):
+        if text is not None:
+            check_content(Content("json", text), _schema_locator(located, ("tools", name, key)))
+    return Tool(name, kind, getattr(model, kind), model.timeout, model.description, *schemas,
+                span=located.key_span(("tools", name)))
+
+
+def _schema_locator(located: Located, path: tuple):
+    return lambda sub=None: located.value_span(path + tuple(sub or ()))
 
 
 def _rule(item, index: int, located: Located) -> Rule:
@@ -158,6 +172,8 @@ def _rule(item, index: int, located: Located) -> Rule:
         path = path + (kind,)
     where = _embedded(located, path, text)
     node = parse_formula(text, where) if kind == "ltl" else parse_pattern(text, where)
+    if kind == "ltl" and is_data_formula(node):
+        kind = "data"  # resolved against the tools once the spec is built: checks.resolve_data_rules
     return Rule(kind, text, node, why, located.value_span(path))
 
 

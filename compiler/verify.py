@@ -63,6 +63,9 @@ def split_segments(text: str, segments) -> tuple[list[Piece], Optional[int]]:
 
 def piece_letter(piece: Piece) -> Optional[str]:
     """The alphabet letter of a piece (None for a choice segment whose content is no option)."""
+    if piece.segment.content.kind == "call":
+        name = piece.content.split(" ", 1)[0]
+        return letter(piece.segment.name, name) if name in piece.segment.options else None
     if piece.segment.content.kind != "choice":
         return piece.segment.name
     return letter(piece.segment.name, piece.content) if piece.content in piece.segment.options else None
@@ -92,7 +95,7 @@ def check_example(compiled, text: str, where: Optional[Embedded] = None, index: 
             return ExampleResult(index, tuple(trace), Violation(
                 f"segment {name!r} is not allowed here", where.span(piece.start, piece.start + len(piece.segment.tag)),
                 allowed))
-        problem = content_problem(piece.segment, piece.content) if piece.segment.by == "model" else None
+        problem = content_problem(piece.segment, piece.content, spec) if piece.segment.by == "model" else None
         if problem:
             return ExampleResult(index, tuple(trace), Violation(
                 f"{piece.segment.name!r}: {problem}",
@@ -110,7 +113,7 @@ def _allowed_segments(compiled, state) -> tuple[str, ...]:
     seen = []
     for a in letters:
         seg = letter_segment(a)
-        name = a if compiled.spec.segment(seg).content.kind == "choice" else seg
+        name = a if compiled.spec.segment(seg).content.kind in ("choice", "call") else seg
         if name not in seen:
             seen.append(name)
     return tuple(seen)
@@ -123,9 +126,12 @@ def _continuation(aut, state) -> str:
     return f"; the shortest way to finish is: {' '.join(rest)}" if rest else ""
 
 
-def content_problem(segment: Segment, content: str) -> Optional[str]:
-    """Why ``content`` breaks the segment's content constraint, or None if it meets it."""
+def content_problem(segment: Segment, content: str, spec=None) -> Optional[str]:
+    """Why ``content`` breaks the segment's content constraint, or None if it meets it (a call segment's
+    content is checked when ``spec``, which declares its tools, is given)."""
     kind, value = segment.content.kind, segment.content.value
+    if kind == "call" and spec is not None:
+        return _call_problem(spec, segment, content)
     if kind == "regex" and re.fullmatch(value, content) is None:
         return f"content {content!r} does not match the regex {value!r}"
     if kind == "grammar":
@@ -230,3 +236,15 @@ def _literal_examples(source) -> list:
         end = source.offset(node.end_lineno, node.end_col_offset + 1)
         examples.append((node.value, embed(source, node.value, start, end)))
     return examples
+
+
+def _call_problem(spec, segment: Segment, content: str) -> Optional[str]:
+    from .content import call_regex
+
+    name = content.split(" ", 1)[0]
+    if name not in segment.options:
+        return f"{name!r} is not a tool {segment.name!r} may call ({', '.join(segment.options)})"
+    if re.fullmatch(call_regex(spec, segment), " " + content + segment.end) is None:
+        return (f"the call {content[:60]!r} is not written NAME {{arguments}} with the arguments of {name!r} "
+                "in its parameters' order")
+    return None

@@ -20,6 +20,7 @@ from .constraints import content_regex
 from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
+from .policy import Policy, history
 from .steps import TokenSteps
 from .prompts import prompt_ids
 from .vocab import Vocab  # noqa: F401  (re-exported: the decoder's view of a tokenizer)
@@ -81,6 +82,7 @@ class _Content:
     min_tokens: int = 0
     regex: Optional[str] = None     # the content regex of an indexed segment (serving engines send it)
     end: str = ""                   # the segment's END (the last part of every content)
+    rest_min: dict = field(default_factory=dict)  # a call segment: per tool, the fewest tokens after its opening
 
 
 class Decoder:
@@ -92,6 +94,8 @@ class Decoder:
         whose tokenizations are ambiguous."""
         self.compiled, self.vocab, self.ops = compiled, vocab, ops
         self.spec, self.aut = compiled.spec, compiled.automaton
+        self.indexes = indexes
+        self.policy = Policy(self.spec)
         self.tags = {s.name: vocab.encode(s.tag) for s in self.spec.segments}
         self.contents = {s.name: self._content(s, indexes) for s in self.spec.segments if s.by == "model"}
         _check_alternatives(self)
@@ -102,6 +106,10 @@ class Decoder:
 
     def _content(self, segment: Segment, indexes: IndexStore) -> _Content:
         end_ids = self.vocab.encode(segment.end)
+        if segment.content.kind == "call":
+            from .calls import call_content
+
+            return call_content(self, segment, indexes)
         if segment.content.kind == "choice":
             ids = {o: self.vocab.encode(" " + o) + end_ids for o in segment.options}
             return _Content(option_ids=ids, min_tokens=min(len(v) for v in ids.values()))
@@ -117,6 +125,7 @@ class Decoder:
         content = self.contents[segment.name]
         option = name.split(".", 1)[1] if "." in name else None
         body = len(content.option_ids[option]) if option is not None else content.min_tokens
+        body += content.rest_min.get(option, 0)
         return len(self.tags[segment.name]) + body
 
     def run(self, source, sampler, environment, prompt,
@@ -136,6 +145,8 @@ class _Run:
         self.tokens_left = decoder.spec.limits.max_tokens
         self.records: list[SegmentRecord] = []
         self.pieces: list[str] = []
+        self.policy = decoder.policy if not decoder.policy.active else Policy(decoder.spec)  # one judge per run
+        self.plans: dict = {}
 
     def show(self, ids: list[int]) -> None:
         """Model-written tokens join the transcript and are shown as they come."""
@@ -182,12 +193,33 @@ class _Run:
         for segment in d.spec.segments:
             letters = [a for a in segment.letters if (t := d.aut.step(self.state, a)) is not None
                        and d.letter_cost[a] + floor[t] <= self.tokens_left]
+            if letters and self.policy.active and segment.by == "model":
+                letters = self.data_allowed(segment, letters)
             if letters:
                 result[segment.name] = letters
+        if not result and self.policy.active and self.state not in d.aut.accepting:
+            raise DecodeError("the data rules allow none of the steps the automaton allows here (after "
+                              f"{' '.join(r.letter for r in self.records[-3:]) or 'the start'}): the spec's "
+                              "rules leave this run no way on")
         safe = self.safe(result)
         if safe or self.state in d.aut.accepting:
             return safe
         return result
+
+    def data_allowed(self, segment: Segment, letters: list[str]) -> list[str]:
+        """The letters of a model segment whose step keeps every data rule: a call of a tool only when
+        some arguments do (its plan is kept for writing them)."""
+        past = history(self.d.spec, self.records)
+        kept = []
+        for a in letters:
+            if segment.content.kind == "call":
+                plan = self.policy.plan(past, a, a.split(".", 1)[1])
+                if plan is not None:
+                    self.plans[a] = plan
+                    kept.append(a)
+            elif self.policy.letter_allowed(past, a):
+                kept.append(a)
+        return kept
 
     def safe(self, reachable: dict[str, list[str]]) -> dict[str, list[str]]:
         """The moves after which the agent can still force acceptance within the remaining segments
@@ -267,6 +299,10 @@ class _Run:
         content = d.contents[segment.name]
         letters = self.cands[segment.name]
         after = d.floor[self.segments_left - 1]
+        if segment.content.kind == "call":
+            from .calls import write_call
+
+            return write_call(self, segment, content, letters, tag_tokens)
         if content.index is None:
             return self.choice_content(segment, content, letters)
         target = d.aut.step(self.state, segment.name)

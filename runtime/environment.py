@@ -60,6 +60,8 @@ class Environment:
             return self.fallback(segment, records), None
         name = segment.tool.name or _latest(records, segment.tool.name_from, option=True)
         argument = _latest(records, segment.tool.input_from) if segment.tool.input_from else _last_model_text(records)
+        if segment.tool.name_from is not None and segment.tool.input_from is None and name is not None:
+            argument = _call_arguments(records, segment.tool.name_from, name, argument)
         if self.toolbox is None:
             return f"No tools are available for {name}.", {"name": name, "input": argument, "ok": False}
         episode = Episode(self.toolbox, self.task, tuple(records), self.reference, self.grader)
@@ -72,6 +74,14 @@ def _latest(records: list, segment: Optional[str], option: bool = False) -> Opti
         if record.name == segment:
             return record.option if option else record.text
     return None
+
+
+def _call_arguments(records: list, source: str, name: str, fallback: str) -> str:
+    """The arguments (JSON text) of the latest call in call segment ``source``, written ``NAME {...}``;
+    ``fallback`` when that segment is a choice (its input is another segment's text)."""
+    text = _latest(records, source) or ""
+    head, _, rest = text.partition(" ")
+    return rest if head == name and rest.lstrip().startswith("{") else fallback
 
 
 def _last_model_text(records: list) -> str:

@@ -25,12 +25,21 @@ def verdict(compiled, result) -> dict:
     letters = result.letters
     spec = compiled.spec
     rules = []
+    steps = None
     for rule in spec.behavior:
-        ok = holds(rule.node, letters) if rule.kind == "ltl" else \
-            _pattern_automaton(rule.node, tuple(spec.alphabet)).accepts(letters)
+        if rule.kind == "data":
+            if steps is None:
+                from .policy import history
+
+                steps = history(spec, result.segments)
+            ok = holds(rule.node, steps)
+        elif rule.kind == "ltl":
+            ok = holds(rule.node, letters)
+        else:
+            ok = _pattern_automaton(rule.node, tuple(spec.alphabet)).accepts(letters)
         rules.append({"rule": rule.text, "holds": ok})
     content = [{"segment": r.name, "index": i, "problem": p} for i, r in enumerate(result.segments)
-               if r.by == "model" and (p := content_problem(spec.segment(r.name), r.text))]
+               if r.by == "model" and (p := content_problem(spec.segment(r.name), r.text, spec))]
     within = len(letters) <= spec.limits.max_segments and result.model_tokens <= spec.limits.max_tokens
     accepted = compiled.automaton.accepts(letters)
     return {"satisfied": accepted and all(r["holds"] for r in rules) and not content and within,

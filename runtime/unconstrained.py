@@ -123,7 +123,8 @@ class _FreeRun:
             if segment is None or segment.by != "env":
                 return
             text, content = self.environment_text(segment)
-            letter = f"{segment.name}.{content}" if segment.options else segment.name
+            option = content.split(" ", 1)[0] if segment.content.kind == "call" else content
+            letter = f"{segment.name}.{option}" if segment.options else segment.name
             state = aut.step(state, letter) if letter in aut.alphabet else None
             self.logits = self.source.feed(self.r.vocab.encode(text))
 

@@ -1,0 +1,395 @@
+"""Rules over data: the language (parse, print, located errors), its meaning (``holds`` on Steps), and
+the runtime's enforcement (``runtime.policy``) checked against that meaning, on the retail spec's real
+rules over the real retail tools and database."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import ltlagent
+from ltlagent.compiler.errors import SpecError
+from ltlagent.compiler.ltl import format_formula, parse_formula
+from ltlagent.compiler.semantics import Step, holds, holds_at
+
+from paths import SPECS
+
+SHOP = textwrap.dedent("""\
+    name: shop
+    segments:
+      user: {tag: "User:", by: env, input: user}
+      action: {tag: "Action:", call: [lookup, refund], max_tokens: 60}
+      observation: {tag: "Observation:", by: env, tool: {name_from: action}}
+      response: {tag: "Response:", max_tokens: 20}
+    tools:
+      lookup:
+        function: "json:dumps"
+        parameters: {type: object, properties: {order_id: {type: string}}}
+        returns: {type: object, properties: {status: {type: string}, paid_with: {type: array, items: {type: string}}}}
+      refund:
+        function: "json:dumps"
+        parameters: {type: object, properties: {order_id: {type: string}, method: {type: string}, amount: {type: number}}}
+    behavior:
+      - ltl: user
+      - ltl: G(action -> X observation)
+      - ltl: G(observation -> X (action | response))
+      - ltl: G(user -> X (action | response))
+      - ltl: G(response -> WX user)
+      - ltl: G(last -> response)
+      - ltl: RULE
+    limits: {max_segments: 14, max_tokens: 400}
+    """)
+REFUND_RULE = ('\'G(action.refund -> exists o in action.lookup: o.ok & o.args.order_id == this.args.order_id & '
+               'this.args.method in o.result.paid_with & o.result.status == "delivered" & this.args.amount <= 100)\'')
+
+
+def shop(rule: str = REFUND_RULE) -> str:
+    return SHOP.replace("RULE", rule)
+
+
+# -- the language --------------------------------------------------------------------------------------
+
+FORMULAS = [
+    'G(action.refund -> exists o in action.lookup: o.ok & o.result.status == "delivered")',
+    "G(a -> previous previous b & once c since d)",
+    'G(x -> this.args.ids[*] in ["a", "b", 3, -2.5, null])',
+    "G(a -> (latest p in propose: p.args == this.args) & historically !b)",
+    "G(a -> forall n in this.args.ids: n not in u.result.orders[*] | n != \"z\")",
+    "G(a -> o.result.items[2].price >= 4.5 & !(x.ok))",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_data_formulas_print_and_parse_back(text):
+    formula = parse_formula(text)
+    assert parse_formula(format_formula(formula)) == formula
+
+
+def random_data_formula(rng: random.Random, depth: int = 3) -> str:
+    atoms = ["a", "b.x", "o.ok", 'o.result.s == "v"', "this.args.k in [1, 2]", "o.result.l[*] not in q.args.m",
+             "this.args.n <= 3.5"]
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(atoms)
+    pick = rng.random()
+    if pick < 0.3:
+        return rng.choice(["!", "previous ", "once ", "historically "]) + random_data_formula(rng, depth - 1)
+    if pick < 0.45:
+        return f"(exists o in act.t, act: {random_data_formula(rng, depth - 1)})"
+    op = rng.choice([" & ", " | ", " -> ", " <-> ", " since "])
+    return f"({random_data_formula(rng, depth - 1)}{op}{random_data_formula(rng, depth - 1)})"
+
+
+def test_random_data_formulas_round_trip():
+    rng = random.Random(7)
+    for _ in range(300):
+        formula = parse_formula(random_data_formula(rng))
+        assert parse_formula(format_formula(formula)) == formula
+
+
+ERRORS = [
+    ('G(action.refund -> this.args.amount <= "abc")', "'<=' compares numbers; \"abc\" is string", '"abc"'),
+    ("G(action.refund -> this.args.amont <= 100)", "field 'amont' is not declared", "this.args.amont"),
+    ("G(action.refund -> exists o in action.refund: o.result.x)", "declares no 'returns' schema", "o.result.x"),
+    ("G(action.refund -> exists o in action.lookup: o.result.stat == \"d\")", "field 'stat' is not declared",
+     "o.result.stat"),
+    ("G(action.refund -> o.ok)", "undeclared proposition 'o'", "o.ok"),
+    ("G(action.refund -> o.result.ok)", "unknown name 'o'", "o.result.ok"),
+    ("G(action.refund -> exists o in response: true)", "'response' is not a call segment", "response"),
+    ("G(action.refund -> exists o in action.lookup: o.result.status in \"x\")", "'in' needs a list", '"x"'),
+    ("G(action.refund -> this.result.status == \"x\")", "the result of the call being written is not known",
+     "this.result.status"),
+    ("G(action.refnd -> once user)", "has no option 'refnd'", "action.refnd"),
+    ("G(action.refund -> X once user)", "future operator 'X'", "X once user"),
+    ("this.args.amount <= 100", "reads G(φ)", "this.args.amount <= 100"),
+    ("G(once action.lookup)", "can be false at 'user'", None),
+    ("G(action.refund -> exists o in action.lookup: o.result.status == this.args.amount)",
+     "type mismatch: o.result.status is string, this.args.amount is number", None),
+]
+
+
+@pytest.mark.parametrize("rule, message, marked", ERRORS)
+def test_data_rule_errors_are_located(rule, message, marked, tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(shop(f"'{rule}'"))
+    with pytest.raises(SpecError) as info:
+        ltlagent.load(path)
+    err = info.value
+    assert message in err.message, err.render()
+    line = path.read_text().splitlines()[err.span.line - 1]
+    assert rule in line
+    if marked is not None:
+        col = line.index(rule) + rule.index(marked) + 1
+        assert (err.span.col, err.span.end - err.span.start) == (col, len(marked)), err.render()
+
+
+def test_cli_check_reports_a_data_rule_error_with_a_caret_and_exit_1(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(shop("'G(action.refund -> this.args.amount < \"abc\")'"))
+    done = subprocess.run([sys.executable, "-m", "ltlagent", "check", str(path)], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    at = next(i for i, line in enumerate(lines) if "compares numbers" in line)
+    assert lines[at].startswith(f"{path}:") and "^" in lines[at + 2] and "Traceback" not in done.stderr
+
+
+def test_a_call_tool_needs_object_parameters(tmp_path):
+    text = shop(REFUND_RULE).replace("parameters: {type: object, properties: {order_id: {type: string}}}",
+                                     "parameters: {type: string}")
+    with pytest.raises(SpecError, match="needs 'parameters': a JSON Schema of an object"):
+        ltlagent.load(text)
+
+
+# -- the meaning --------------------------------------------------------------------------------------
+
+def call(letter: str, args: dict, result=None, ok: bool = True) -> Step:
+    data = {"tool": letter.split(".", 1)[1], "args": args}
+    if result is not None:
+        data.update(result=result, ok=ok)
+    return Step(letter, data)
+
+
+TRACE = [Step("user"), call("action.lookup", {"order_id": "A"}, {"status": "delivered", "paid_with": ["c1"]}),
+         Step("observation"), call("action.lookup", {"order_id": "B"}, "Error: no such order", ok=False),
+         Step("observation"), call("action.refund", {"order_id": "A", "method": "c1", "amount": 5}),
+         Step("observation"), Step("response")]
+
+
+@pytest.mark.parametrize("formula, at, expected", [
+    ("previous action", 2, True), ("previous action", 0, False), ("previous user", 1, True),
+    ("once user", 7, True), ("historically !response", 6, True), ("historically !response", 7, False),
+    ("!observation since action.lookup", 3, True), ("!user since observation", 7, True),
+    ("!observation since action.refund", 7, False),
+    ("exists o in action.lookup: o.ok & o.args.order_id == this.args.order_id", 5, True),
+    ("forall o in action.lookup: o.ok", 5, False), ("forall o in action.refund: false", 5, True),
+    ("latest o in action.lookup: o.args.order_id == \"B\"", 5, True),
+    ("latest o in action.lookup: o.args.order_id == \"A\"", 5, False),
+    ("latest o in action.refund: true", 5, False),
+    ("exists o in action.lookup: this.args.method in o.result.paid_with", 5, True),
+    ("exists o in action.lookup: this.args.method in o.result.paid_with[*]", 5, True),
+    ("exists o in action.lookup: o.result.paid_with[*] == \"c1\"", 5, True),
+    # [*] over no values is vacuously true: the refused lookup's result has no paid_with
+    ("exists o in action.lookup: o.result.paid_with[*] != \"c1\"", 5, True),
+    ("exists o in action.lookup: o.ok & o.result.paid_with[*] != \"c1\"", 5, False),
+    ("this.args.amount < 10", 5, True), ("this.args.amount < 5", 5, False), ("this.args.amount == 5.0", 5, True),
+    ("this.args.missing == this.args.missing", 5, False), ("this.args.missing != 1", 5, False),
+    ("this.args.amount == 5", 4, False),  # no call at an observation: undefined, so false
+    ("action.args.order_id == \"A\"", 5, True), ("exists x in this.args: x == \"c1\"", 5, True),
+    ("this.args.order_id in {\"A\": 1}", 5, None),
+])
+def test_the_meaning_of_data_and_past_time(formula, at, expected):
+    if expected is None:
+        with pytest.raises(SpecError):
+            parse_formula(formula)
+        return
+    assert holds_at(_promote(parse_formula(formula)), TRACE, at) is expected, formula
+
+
+def _promote(node):
+    """Props rooted at a quantified variable or ``this``, as the compiler resolves them (``o.ok`` -> a
+    Truth, a range ``this.args`` -> a Path)."""
+    from dataclasses import replace
+
+    from ltlagent.compiler.ast import Binary, Path, Prop, Quant, Truth, Unary
+
+    def walk(f, bound):
+        if isinstance(f, Prop) and (f.segment in bound or f.segment == "this"):
+            return Truth(Path(f.segment, (f.option,) if f.option else ()))
+        if isinstance(f, Unary):
+            return replace(f, arg=walk(f.arg, bound))
+        if isinstance(f, Binary):
+            return replace(f, left=walk(f.left, bound), right=walk(f.right, bound))
+        if isinstance(f, Quant):
+            ranges = tuple(Path(r.segment, (r.option,) if r.option else ()) if isinstance(r, Prop) and
+                           (r.segment in bound or r.segment == "this") else r for r in f.ranges)
+            return replace(f, ranges=ranges, body=walk(f.body, bound | {f.var}))
+        return f
+    return walk(node, frozenset())
+
+
+def test_a_data_rule_holds_on_the_whole_trace():
+    spec = ltlagent.load(shop(REFUND_RULE))
+    rule = next(r for r in spec.behavior if r.kind == "data")
+    assert holds(rule.node, TRACE)
+    bad = TRACE[:5] + [call("action.refund", {"order_id": "B", "method": "c1", "amount": 5})] + TRACE[6:]
+    assert not holds(rule.node, bad)
+    assert holds(rule.node, [Step("user"), Step("response")])  # no refund: nothing to hold
+
+
+# -- enforcement against the meaning: the retail spec's rules over the real retail world ---------------
+
+FRESH = object()
+
+
+@pytest.fixture(scope="module")
+def retail_world(tau):
+    return tau
+
+
+@pytest.fixture(scope="module")
+def retail_spec():
+    return ltlagent.load(SPECS / "retail.yaml")
+
+
+def random_history(rng: random.Random, world, spec):
+    """A random conversation's Steps over the real tools: authentications (right or wrong), lookups of
+    the user's and others' records, proposals with yes or no, and changes, each call with its result."""
+    from ltlagent.runtime.retail import tools
+    from ltlagent.runtime.retail.world import Episode
+
+    episode = Episode(world)
+    users = sorted(world.users)
+    user = rng.choice(users)
+    record = world.users[user]
+    steps, seen_orders, seen_items = [Step("user")], [], []
+
+    def do(segment: str, name: str, args: dict, answer: bool = True):
+        result = tools.call(episode, name, args) if segment == "action" else None
+        data = {"tool": name, "args": args}
+        if segment == "action":
+            data.update(result=result, ok=not (isinstance(result, str) and result.startswith("Error")))
+        steps.append(Step(f"{segment}.{name}", data))
+        steps.append(Step("observation") if segment == "action" else Step(f"confirmation.{'yes' if answer else 'no'}"))
+        return result
+
+    for _ in range(rng.randint(0, 9)):
+        kind = rng.random()
+        if kind < 0.15:
+            email = record["email"] if rng.random() < 0.8 else world.users[rng.choice(users)]["email"]
+            do("action", "find_user_id_by_email", {"email": email})
+        elif kind < 0.3:
+            who = user if rng.random() < 0.8 else rng.choice(users)
+            do("action", "get_user_details", {"user_id": who})
+        elif kind < 0.5:
+            order = rng.choice(record["orders"] if record["orders"] and rng.random() < 0.8 else sorted(world.orders)[:50])
+            result = do("action", "get_order_details", {"order_id": order})
+            if isinstance(result, dict):
+                seen_orders.append(result)
+                seen_items += result["items"]
+        elif kind < 0.6 and seen_items:
+            do("action", "get_product_details", {"product_id": rng.choice(seen_items)["product_id"]})
+        elif seen_orders:
+            order = rng.choice(seen_orders)
+            name, args = rng.choice(change_args(rng, order, record))
+            segment = "propose" if rng.random() < 0.6 else "action"
+            do(segment, name, args, answer=rng.random() < 0.7)
+        else:
+            steps.append(Step("response"))
+            steps.append(Step("user"))
+    return steps
+
+
+def change_args(rng: random.Random, order: dict, record: dict) -> list:
+    methods = sorted(record["payment_methods"])
+    items = [i["item_id"] for i in order["items"]]
+    paid = order["payment_history"][0]["payment_method_id"]
+    return [("cancel_pending_order", {"order_id": order["order_id"], "reason": rng.choice(["no longer needed", "x"])}),
+            ("modify_pending_order_payment", {"order_id": order["order_id"], "payment_method_id": rng.choice(methods)}),
+            ("return_delivered_order_items", {"order_id": order["order_id"], "item_ids": items[:1],
+                                              "payment_method_id": rng.choice(methods + [paid])})]
+
+
+def fresh(field, plan) -> object:
+    kind = field.schema.get("items", {}).get("type") if field.is_list else field.schema.get("type")
+    return 987654.25 if kind == "number" else f"zz-fresh-{len(field.candidates)}"
+
+
+def sample_call(plan, rng: random.Random):
+    """Arguments drawn at random from what the plan offers, field by field, as the call writer does
+    (an element only when the list may end or go on after it). None when the plan offers nothing."""
+    from ltlagent.runtime.policy import OTHER
+
+    assigned = {}
+    for f in plan.fields:
+        if not f.is_list:
+            allowed, other = plan.scalar_choice(assigned, f)
+            options = allowed + ([FRESH] if other else [])
+            if not options:
+                return None
+            value = rng.choice(options)
+            assigned[f.name] = fresh(f, plan) if value is FRESH else value
+            continue
+        prefix = []
+        while True:
+            allowed, other = plan.element_choice(assigned, f, prefix)
+            options = [c for c in allowed if plan.may_end(assigned, f, prefix + [c])
+                       or plan.may_continue(assigned, f, prefix + [c])]
+            if other and (plan.may_end(assigned, f, prefix + [OTHER]) or plan.may_continue(assigned, f, prefix + [OTHER])):
+                options.append(FRESH)
+            if not prefix and plan.may_end(assigned, f, []):
+                options.append("END")
+            if not options:
+                return None
+            value = rng.choice(options)
+            if value == "END":
+                break
+            prefix.append(fresh(f, plan) if value is FRESH else value)
+            if not plan.may_continue(assigned, f, prefix) or rng.random() < 0.5:
+                if plan.may_end(assigned, f, prefix):
+                    break
+        assigned[f.name] = prefix
+    return assigned
+
+
+def brute_force(plan, rng: random.Random, tries: int = 300):
+    """Some arguments (from the fields' candidates, a fresh value, short lists of them) that satisfy
+    every data rule by the reference evaluator, or None when none of ``tries`` random picks does."""
+    from itertools import islice
+
+    for _ in range(tries):
+        args = {}
+        for f in plan.fields:
+            pool = list(f.candidates) + [fresh(f, plan)]
+            args[f.name] = ([rng.choice(pool) for _ in range(rng.randint(0, 2))] if f.is_list else rng.choice(pool))
+        if holds_here(plan, args):
+            return args
+    return None
+
+
+def holds_here(plan, args) -> bool:
+    step = Step(plan.letter, {"tool": plan.tool, "args": args})
+    trace = plan.past + [step]
+    return all(holds_at(f, trace, len(trace) - 1) for f in plan.policy.formulas)
+
+
+CHANGES = ["cancel_pending_order", "modify_pending_order_payment", "return_delivered_order_items",
+           "modify_pending_order_items", "exchange_delivered_order_items", "get_order_details", "get_user_details"]
+
+
+def test_offered_calls_satisfy_the_rules_and_satisfiable_calls_are_offered(retail_world, retail_spec):
+    """Soundness: every call built from what the plan offers satisfies every data rule (by ``holds``).
+    Completeness over candidates: when random candidate arguments satisfy the rules, a plan exists."""
+    from ltlagent.runtime.policy import Policy
+
+    rng, policy = random.Random(3), Policy(retail_spec)
+    checked = offered = 0
+    for case in range(60):
+        past = random_history(rng, retail_world, retail_spec)
+        for tool in CHANGES:
+            segment = "propose" if tool.startswith(("cancel", "modify", "return", "exchange")) and rng.random() < 0.5 \
+                else "action"
+            plan = policy.plan(past, f"{segment}.{tool}", tool)
+            witness = brute_force(policy.plan(past, f"{segment}.{tool}", tool) or _plan_anyway(policy, past, segment, tool), rng)
+            if witness is not None:
+                assert plan is not None, (case, tool, witness)
+            if plan is None:
+                continue
+            offered += 1
+            for _ in range(3):
+                args = sample_call(plan, rng)
+                assert args is not None, (case, tool, "the plan got stuck")
+                assert holds_here(plan, args), (case, tool, args)
+                checked += 1
+    assert offered > 20 and checked > 60  # the random histories really reach the guarded calls
+
+
+def _plan_anyway(policy, past, segment, tool):
+    """A plan's fields and candidates even when no arguments are offered (for the brute force)."""
+    import json as _json
+
+    from ltlagent.runtime.policy import CallPlan
+
+    return CallPlan(policy, past, f"{segment}.{tool}", tool, _json.loads(policy.tools[tool].parameters))
