@@ -21,7 +21,56 @@ class Finding:
 
 def analyse(compiled) -> list[Finding]:
     """All checks of a CompiledSpec, in a fixed order."""
-    return [satisfiable(compiled), *dead_letters(compiled), within_limits(compiled), environment_game(compiled)]
+    findings = [satisfiable(compiled), *dead_letters(compiled), within_limits(compiled), environment_game(compiled)]
+    if any(r.kind == "data" for r in compiled.spec.behavior):
+        findings += data_findings(compiled)
+    return findings
+
+
+def data_findings(compiled) -> list[Finding]:
+    """What the data rules do to the game: tools no data can ever allow (dead), and the states where
+    every way on is a step the data may forbid (the tool results decide; the runtime then stops with an
+    error rather than break a rule). Judged three-valued per letter, with the data unknown."""
+    from .data import _kleene, body
+
+    spec, aut = compiled.spec, compiled.automaton
+    rules = [body(r) for r in spec.behavior if r.kind == "data"]
+    judged = {a: [_kleene(phi, a) for phi in rules] for a in aut.alphabet}
+    model = {a for a in aut.alphabet if spec.segment(letter_segment(a)).by == "model"}
+    dead = sorted(a for a in model if False in judged[a])
+    guarded = {a for a in model if any(v is not True for v in judged[a])}
+    findings = [Finding("data", "warning", f"{a!r} can never be written: a data rule is false for it whatever "
+                                           "the data") for a in dead]
+    stuck = _guarded_states(aut, guarded)
+    if stuck:
+        trace, letters = stuck
+        findings.append(Finding("data", "warning", "the data may leave no way on: after "
+                                f"{format_trace(trace, spec)} every step allowed is one the data rules may forbid "
+                                f"({', '.join(letters[:4])}{', ...' if len(letters) > 4 else ''}); the runtime then "
+                                "stops with an error, never breaks a rule", ()))
+    n = len(rules)
+    findings.append(Finding("data", "ok", f"{n} data rule{'s' if n != 1 else ''} enforced while decoding; "
+                                          f"{len(guarded)} of the agent's letters are guarded by data"))
+    return findings
+
+
+def _guarded_states(aut, guarded: set):
+    """A shortest trace to a non-accepting state whose every allowed letter is guarded, and those
+    letters; None when there is none."""
+    from collections import deque
+
+    seen, queue = {aut.initial: []}, deque([aut.initial])
+    while queue:
+        state = queue.popleft()
+        allowed = aut.allowed(state)
+        if allowed and state not in aut.accepting and all(a in guarded for a in allowed):
+            return seen[state], sorted(allowed)
+        for a in allowed:
+            nxt = aut.step(state, a)
+            if nxt is not None and nxt not in seen:
+                seen[nxt] = seen[state] + [a]
+                queue.append(nxt)
+    return None
 
 
 def format_trace(trace, spec=None) -> str:

@@ -64,7 +64,8 @@ def to_dict(compiled: CompiledSpec) -> dict:
             {"name": spec.source.name, "sha256": source_digest(spec), "text": spec.source.text},
             "segments": [_segment_dict(s) for s in spec.segments],
             "tools": [{"name": t.name, "kind": t.kind, "target": t.target, "timeout": t.timeout,
-                       "description": t.description} for t in spec.tools],
+                       "description": t.description, "parameters": t.parameters, "returns": t.returns}
+                      for t in spec.tools],
             "behavior": [{"kind": r.kind, "text": r.text, "why": r.why} for r in spec.behavior],
             "limits": dataclasses.asdict(spec.limits),
             "prompt": {"instructions": spec.prompt.instructions,
@@ -102,14 +103,17 @@ def from_dict(data: dict, name: str = "<artifact>") -> CompiledSpec:
 
 def _spec(d: dict) -> Spec:
     segments = tuple(_segment(s) for s in d["segments"])
-    tools = tuple(Tool(t["name"], t["kind"], t["target"], t["timeout"], t.get("description")) for t in d["tools"])
-    rules = tuple(Rule(r["kind"], r["text"], parse_formula(r["text"]) if r["kind"] == "ltl"
+    tools = tuple(Tool(t["name"], t["kind"], t["target"], t["timeout"], t.get("description"), t.get("parameters"),
+                       t.get("returns")) for t in d["tools"])
+    rules = tuple(Rule(r["kind"], r["text"], parse_formula(r["text"]) if r["kind"] in ("ltl", "data")
                        else parse_pattern(r["text"]), r.get("why")) for r in d["behavior"])
     prompt = Prompt(d["prompt"]["instructions"], tuple(Example(e) for e in d["prompt"]["examples"]),
                     d["prompt"].get("format"))
     source = Source(d["source"]["name"], d["source"]["text"]) if d.get("source") else None
-    return Spec(d["name"], segments, rules, tools, Limits(**d["limits"]), prompt, d.get("description"),
-                d.get("dialect", "yaml"), source)
+    from .checks import resolve_data_rules
+
+    return resolve_data_rules(Spec(d["name"], segments, rules, tools, Limits(**d["limits"]), prompt,
+                                   d.get("description"), d.get("dialect", "yaml"), source))
 
 
 def _segment(s: dict) -> Segment:

@@ -490,3 +490,48 @@ def _kleene(f: Formula, letter: str):
     if f.op == "->":
         return True if a is False or b is True else (False if a is True and b is False else None)
     return None if None in (a, b) else a == b  # <->
+
+
+# -- traces with data ----------------------------------------------------------------------------------
+
+def call_parts(text: str):
+    """(tool, arguments) of a call segment's content ``NAME {json}``; arguments None when not JSON."""
+    name, _, rest = text.strip().partition(" ")
+    try:
+        return name, json.loads(rest) if rest.strip() else {}
+    except json.JSONDecodeError:
+        return name, None
+
+
+def result_value(text: str):
+    """A tool result as data: its JSON value when the text is JSON, else the text."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return text
+
+
+def trace_steps(spec, items) -> list:
+    """The ``semantics.Step``s of a trace given as (segment name, letter, text, tool info or None)
+    items: a call step carries its tool and arguments, and the result of the env segment bound to it
+    (``tool: {name_from: SEG}``) when that segment comes right after it; ``ok`` is false when the tool
+    failed (``tool info["ok"]`` false) or its result starts with ``Error``."""
+    from .semantics import Step
+
+    items = list(items)
+    steps = []
+    for k, (name, letter, text, _info) in enumerate(items):
+        segment, call = spec.segment(name), None
+        if segment.content.kind == "call":
+            tool, args = call_parts(text)
+            call = {"tool": tool, "args": args}
+            if k + 1 < len(items) and _answers(spec.segment(items[k + 1][0]), name):
+                _, _, result, info = items[k + 1]
+                call["result"] = result_value(result)
+                call["ok"] = bool((info or {}).get("ok", True)) and not result.startswith("Error")
+        steps.append(Step(letter, call))
+    return steps
+
+
+def _answers(segment, call_segment: str) -> bool:
+    return segment.by == "env" and segment.tool is not None and segment.tool.name_from == call_segment

@@ -59,7 +59,8 @@ def syntax_error(err: lark.exceptions.LarkError, where: Embedded, what: str, gra
     return SpecSyntaxError(message, where.span(pos, pos + 1), hint)
 
 
-_FRIENDLY = {"PROP": "a segment name", "INT": "a number", "$END": "end of input"}
+_FRIENDLY = {"PROP": "a segment name", "INT": "a number", "DECIMAL": "a number", "$END": "end of input",
+             "DPATH": "a data path", "ESCAPED_STRING": "a string", "CMP": "a comparison"}
 
 
 def _pretty_terminals(names, grammar: str) -> list[str]:

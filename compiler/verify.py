@@ -101,6 +101,9 @@ def check_example(compiled, text: str, where: Optional[Embedded] = None, index: 
                 f"{piece.segment.name!r}: {problem}",
                 where.span(piece.content_start, piece.content_start + max(1, len(piece.content))), allowed))
         state, trace = nxt, trace + [name]
+    broken = _data_violation(spec, pieces, where)
+    if broken is not None:
+        return ExampleResult(index, tuple(trace), broken)
     if state not in aut.accepting:
         return ExampleResult(index, tuple(trace), Violation(
             "the example ends before the spec is satisfied" + _continuation(aut, state),
@@ -247,4 +250,23 @@ def _call_problem(spec, segment: Segment, content: str) -> Optional[str]:
     if re.fullmatch(call_regex(spec, segment), " " + content + segment.end) is None:
         return (f"the call {content[:60]!r} is not written NAME {{arguments}} with the arguments of {name!r} "
                 "in its parameters' order")
+    return None
+
+
+def _data_violation(spec, pieces, where) -> Optional[Violation]:
+    """The first step of an example at which a data rule is false, as a Violation located at its piece
+    (the example's observations are the results the rules read)."""
+    rules = [r for r in spec.behavior if r.kind == "data"]
+    if not rules:
+        return None
+    from .data import trace_steps
+    from .semantics import holds_at
+
+    steps = trace_steps(spec, ((p.segment.name, piece_letter(p) or p.segment.name, p.content, None) for p in pieces))
+    for i, piece in enumerate(pieces):
+        for rule in rules:
+            if not holds_at(rule.node.arg, steps, i):
+                why = f" ({rule.why})" if rule.why else ""
+                return Violation(f"this step breaks a data rule{why}: {' '.join(rule.text.split())[:100]}",
+                                 where.span(piece.start, piece.start + len(piece.segment.tag)))
     return None

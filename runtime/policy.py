@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ltlagent.compiler.ast import Binary, Compare, Const, Literal, Path, Prop, Quant, Truth, Unary, prop_matches
+from ltlagent.compiler.data import call_parts, result_value, trace_steps  # noqa: F401  (re-exported)
 from ltlagent.compiler.semantics import Step, compare_values, json_equal
 
 MAX_SEARCH = 20_000  # evaluations one feasibility search may spend before it gives up (refuses)
@@ -70,45 +71,9 @@ def _marked(value) -> bool:
 
 # -- steps of a run ------------------------------------------------------------------------------------
 
-def call_parts(text: str):
-    """(tool, arguments) of a call segment's content ``NAME {json}``; arguments None when not JSON."""
-    name, _, rest = text.strip().partition(" ")
-    try:
-        return name, json.loads(rest) if rest.strip() else {}
-    except json.JSONDecodeError:
-        return name, None
-
-
-def result_value(text: str):
-    """A tool result as data: its JSON value when the text is JSON, else the text."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, ValueError):
-        return text
-
-
 def history(spec, records) -> list[Step]:
-    """The Steps of a run's records (``name``, ``letter``, ``text``, ``tool``): a call step carries its
-    tool and arguments, and the result of the env segment bound to it (``tool: {name_from: SEG}``) when
-    that segment comes right after it."""
-    steps = []
-    for k, record in enumerate(records):
-        segment = spec.segment(record.name)
-        call = None
-        if segment.content.kind == "call":
-            tool, args = call_parts(record.text)
-            call = {"tool": tool, "args": args}
-            nxt = records[k + 1] if k + 1 < len(records) else None
-            if nxt is not None and _answers(spec.segment(nxt.name), segment.name):
-                info = nxt.tool or {}
-                call["result"] = result_value(nxt.text)
-                call["ok"] = bool(info.get("ok", True)) and not nxt.text.startswith("Error")
-        steps.append(Step(record.letter, call))
-    return steps
-
-
-def _answers(segment, call_segment: str) -> bool:
-    return segment.by == "env" and segment.tool is not None and segment.tool.name_from == call_segment
+    """The Steps of a run's records (see ``compiler.data.trace_steps``)."""
+    return trace_steps(spec, ((r.name, r.letter, r.text, r.tool) for r in records))
 
 
 # -- three-valued evaluation ---------------------------------------------------------------------------

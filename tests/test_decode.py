@@ -20,6 +20,33 @@ from paths import SPECS, reference_spec_paths
 from tiers import FAST
 
 EXTRA = {
+    "data-calls": textwrap.dedent("""\
+        name: shop
+        segments:
+          user: {tag: "User:", by: env, input: user}
+          action: {tag: "Action:", call: [lookup, refund, note], max_tokens: 60}
+          observation: {tag: "Observation:", by: env, tool: {name_from: action}}
+          response: {tag: "Response:", max_tokens: 20}
+        tools:
+          lookup:
+            function: "json:dumps"
+            parameters: {type: object, properties: {order_id: {type: string}}}
+            returns: {type: object, properties: {status: {type: string}, paid_with: {type: array, items: {type: string}}}}
+          refund:
+            function: "json:dumps"
+            parameters: {type: object, properties: {order_id: {type: string}, methods: {type: array, items: {type: string}},
+                                                    amount: {type: number}}}
+          note: {function: "json:dumps", parameters: {type: object, properties: {}}}
+        behavior:
+          - ltl: user
+          - ltl: G(action -> X observation)
+          - ltl: G(observation -> X (action | response))
+          - ltl: G(user -> X (action | response))
+          - ltl: G(response -> WX user)
+          - ltl: 'G(action.refund -> (exists o in action.lookup: o.args.order_id == this.args.order_id) & this.args.methods[*] in ["c1", "c2"] & this.args.amount <= 50)'
+          - ltl: 'G(action.note -> previous user & !(exists n in action.note: true))'
+        limits: {max_segments: 12, max_tokens: 300}
+        """),
     "json-and-grammar": textwrap.dedent("""\
         name: structured
         segments:

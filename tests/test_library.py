@@ -99,11 +99,16 @@ def test_every_rule_says_why(name):
 
 @pytest.mark.parametrize("path", SPEC_PATHS, ids=lambda p: p.stem)
 def test_model_contents_are_decodable(path):
-    """Every model segment's content constraint translates to the runtime's regex (grammars regular)."""
+    """Every model segment's content constraint translates to the runtime's regex (grammars regular; a
+    call segment's calls, each under its tool's parameters)."""
+    from ltlagent.compiler.content import call_regex
     from ltlagent.runtime.constraints import content_regex
 
-    for segment in compiled(path.stem).spec.segments:
-        if segment.by == "model" and segment.content.kind != "choice":
+    spec = compiled(path.stem).spec
+    for segment in spec.segments:
+        if segment.by == "model" and segment.content.kind == "call":
+            re.compile(call_regex(spec, segment), re.DOTALL)
+        elif segment.by == "model" and segment.content.kind != "choice":
             re.compile(content_regex(segment), re.DOTALL)
 
 
