@@ -290,8 +290,8 @@ def _walk(value, parts) -> list:
 
 def _compare3(op: str, left, right):
     """``left op right`` where either side may hold markers (see the module doc)."""
-    if isinstance(right, _Marker) and not isinstance(left, _Marker) and op in ("==", "!="):
-        left, right = right, left
+    if _marked(right) and not _marked(left) and op in ("==", "!="):
+        left, right = right, left  # equality is symmetric: the side holding markers goes left
     if isinstance(left, Probe):
         if op in ("in", "notin"):
             for member in (right if isinstance(right, list) else list(right) if isinstance(right, dict) else []):
@@ -339,6 +339,11 @@ def _equal3(left, right):
             return False
         return _and(_all([_equal3(a, b) for a, b in zip(left, right)]), None)
     if isinstance(left, list):
+        if len(left) == 1 and isinstance(left[0], Probe) and isinstance(right, list):
+            left[0].note(list(right))  # a probed list field: the whole list, and each element, are candidates
+            for element in right:
+                left[0].note(element)
+            return None
         if not isinstance(right, list) or len(left) != len(right):
             return False
         return _all([_equal3(a, b) for a, b in zip(left, right)])

@@ -393,3 +393,29 @@ def _plan_anyway(policy, past, segment, tool):
     from ltlagent.runtime.policy import CallPlan
 
     return CallPlan(policy, past, f"{segment}.{tool}", tool, _json.loads(policy.tools[tool].parameters))
+
+
+def test_a_yes_to_a_compliant_proposal_always_allows_exactly_that_change(retail_world, retail_spec):
+    """The retail spec's game with data: after a proposal the rules allowed and the user's yes, the
+    change the proposal states is allowed, and it is the only one (``ltlagent check`` cannot prove this
+    from the automaton alone: see its data warning)."""
+    from ltlagent.runtime.policy import Policy
+    from ltlagent.runtime.retail.tools import MUTATING
+
+    rng, policy = random.Random(11), Policy(retail_spec)
+    confirmed = 0
+    for case in range(40):
+        past = random_history(rng, retail_world, retail_spec)
+        for tool in sorted(MUTATING):
+            proposal = policy.plan(past, f"propose.{tool}", tool)
+            if proposal is None:
+                continue
+            args = sample_call(proposal, rng)
+            after = past + [Step(f"propose.{tool}", {"tool": tool, "args": args}), Step("confirmation.yes")]
+            change = policy.plan(after, f"action.{tool}", tool)
+            assert change is not None, (case, tool, args)
+            assert sample_call(change, rng) == args, (case, tool)
+            others = [t for t in MUTATING if t != tool and policy.plan(after, f"action.{t}", t) is not None]
+            assert others == [], (case, tool, others)
+            confirmed += 1
+    assert confirmed > 10
