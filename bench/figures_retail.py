@@ -44,6 +44,8 @@ def arguments():
     parser.add_argument("--threads", default="1")
     parser.add_argument("--extra", default="", help="more ltlagent eval options, e.g. '--url http://...'")
     parser.add_argument("--table-only", action="store_true", help="only print the table of what is there")
+    parser.add_argument("--first", type=int, default=None, help="the table over the first N tasks only (so that "
+                        "configurations a time-boxed run left at different counts compare on the same tasks)")
     return parser.parse_args()
 
 
@@ -63,7 +65,7 @@ def stream(args, users: str, log) -> None:
                 raise SystemExit(done.returncode)
 
 
-def table(out: Path, spec_name: str = "retail") -> str:
+def table(out: Path, spec_name: str = "retail", first=None) -> str:
     from ltlagent.runtime.eval.report import read_rows
     from ltlagent.runtime.eval.retail import files, summary
 
@@ -72,7 +74,7 @@ def table(out: Path, spec_name: str = "retail") -> str:
     for users, mode, path in files(out, spec_name):
         if users not in ("benign", "adversarial"):
             continue
-        s = summary(read_rows(path))
+        s = summary([r for r in read_rows(path) if first is None or r.get("task", 0) < first])
         if not s["episodes"]:
             continue
         pct = lambda k: f"{s[k]:.1%}" if s.get(k) is not None else "-"  # noqa: E731
@@ -110,7 +112,7 @@ def main() -> None:
                 stream(args, users, log)
         load = os.getloadavg()
         log(f"load at end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    sys.stdout.write(table(out))
+    sys.stdout.write(table(out, first=args.first))
 
 
 if __name__ == "__main__":
