@@ -1,7 +1,7 @@
 # The commands of the README: `make demo`, `make test`, `make test-fast`. All set everything up first.
 VENV := .venv/bin
 
-.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures figures-serving figures-chat verify-reference
+.PHONY: setup setup-llamacpp setup-vllm demo test test-fast bench figures figures-serving figures-chat figures-retail verify-reference
 
 setup:
 	@bash scripts/setup.sh
@@ -70,3 +70,10 @@ figures-serving: setup setup-vllm
 # `python bench/bench_prompt_format.py --quick` is the smoke run (2 items per configuration).
 figures-chat: setup-llamacpp
 	$(VENV)/python bench/bench_prompt_format.py --resume
+
+# The retail figures (issue 11): the 80 tau-bench retail tasks, constrained / unconstrained x benign /
+# adversarial users, on llama.cpp (1 thread: see bench/figures_retail.py), in steps of 20 tasks, resumable;
+# one Markdown table beside Agent-C's published rows. RETAIL_OUT=DIR to put the results elsewhere.
+RETAIL_OUT ?= results/retail
+figures-retail: setup-llamacpp
+	$(VENV)/python bench/figures_retail.py --out $(RETAIL_OUT) --parallel 2

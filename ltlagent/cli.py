@@ -300,15 +300,22 @@ EVAL_HELP = """Evaluate agents on a dataset: metrics, satisfaction rate, steps, 
 Tasks: hotpotqa (question, answer, _id, context paragraphs; EM and F1), gsm8k (question, answer ending in
 '#### n', id; numeric accuracy), fever (claim, label SUPPORTS / REFUTES / NOT ENOUGH INFO, id; label
 accuracy, closed-book), custom (any JSONL file: name its fields with --fields
-question=FIELD,answer=FIELD[,id=FIELD][,context=FIELD]; EM and F1 unless --metric says otherwise).
+question=FIELD,answer=FIELD[,id=FIELD][,context=FIELD]; EM and F1 unless --metric says otherwise),
+retail (the tau-bench retail tasks as conversations with scripted users, --users benign | adversarial |
+an adversary; --data: the tau_retail folder, by default ../shared/data/tau_retail; conformance, harm and
+utility from an independent policy monitor and the database).
 """
 
 
 @app.command("eval", short_help="Evaluate agents on a dataset.", help=EVAL_HELP)
-def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec files (each evaluated in turn).",
-                                                show_default=False, metavar="SPEC"),
-             data: Path = typer.Option(..., "--data", help="JSONL dataset, one item per line."),
-             task: str = typer.Option(..., "--task", help="hotpotqa, gsm8k, fever or custom."),
+def eval_cmd(specs: Optional[list[Path]] = typer.Argument(None, help="One or more spec files (each evaluated in "
+                                                          "turn).", show_default=False, metavar="SPEC"),
+             spec_option: Optional[list[Path]] = typer.Option(None, "--spec", help="A spec file (same as SPEC)."),
+             data: Optional[Path] = typer.Option(None, "--data", help="JSONL dataset, one item per line (retail: "
+                                                 "the tau_retail folder or its tasks file; optional)."),
+             task: str = typer.Option(..., "--task", help="hotpotqa, gsm8k, fever, custom or retail."),
+             users: str = typer.Option("benign", "--users", help="retail: benign, adversarial (task i meets "
+                                       "adversary i mod 6) or one adversary's name."),
              fields: Optional[str] = typer.Option(None, "--fields", help="Which item fields hold the task text, "
                                                   "the reference answer, the id and the documents: "
                                                   "question=F,answer=F[,id=F][,context=F] (required for "
@@ -344,6 +351,9 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
     from .evaluator import EvalOptions, check_usage, eval_command
     from .runtime.eval.report import PLOT_FORMATS
 
+    specs = list(specs or []) + list(spec_option or [])
+    if not specs:
+        raise typer.BadParameter("give a spec file (SPEC or --spec FILE)", param_hint="SPEC")
     if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
         raise typer.BadParameter(f"{plot}: --plot draws {', '.join(PLOT_FORMATS)} files", param_hint="--plot")
     if len(specs) > 1 and out.suffix == ".jsonl":
@@ -353,7 +363,7 @@ def eval_cmd(specs: list[Path] = typer.Argument(..., help="One or more spec file
     options = EvalOptions(data=data, task=task, limit=limit, out=out, resume=resume, docs=docs,
                           engine=engine_options, temperature=temperature, seed=seed, unconstrained=unconstrained,
                           plot=plot, fields=fields, metric=metric, concurrency=concurrency, samples=samples,
-                          prompt_format=prompt_format)
+                          prompt_format=prompt_format, users=users)
     check_usage(options)
     from .compiler.tools import check_runnable
 

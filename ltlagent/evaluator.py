@@ -22,7 +22,7 @@ LOCAL_ENGINES = ("transformers", "llamacpp")   # one model context: one episode 
 class EvalOptions:
     """Everything of an ``ltlagent eval`` call but the specs."""
 
-    data: Path
+    data: Optional[Path]
     task: str
     limit: Optional[int] = None
     out: Path = Path("results")
@@ -38,13 +38,22 @@ class EvalOptions:
     concurrency: int = 1           # episodes in flight (serving engines only)
     samples: int = 1               # episodes per item, majority-voted (needs temperature > 0)
     prompt_format: Optional[str] = None  # None: each spec's prompt.format (or the default)
+    users: str = "benign"          # retail: benign, adversarial or one adversary (runtime.eval.retail)
 
 
 def check_usage(options: EvalOptions) -> None:
     """Raises typer.BadParameter (a usage error, exit 2) for options that cannot go together, before
     anything loads: an unknown task, bad ``--fields`` or ``--metric`` (a user metric is imported here),
-    ``--samples`` above 1 at temperature 0, ``--concurrency`` above 1 on a local engine."""
-    task_of(options)
+    ``--samples`` above 1 at temperature 0, ``--concurrency`` above 1 on a local engine; retail's own
+    (``retail_usage``)."""
+    if options.task == "retail":
+        retail_usage(options)
+    else:
+        task_of(options)
+        if options.data is None:
+            raise typer.BadParameter(f"--task {options.task} needs --data FILE (a JSONL dataset)", param_hint="--data")
+        if options.users != "benign":
+            raise typer.BadParameter("--users is for --task retail", param_hint="--users")
     if options.samples > 1 and options.temperature <= 0:
         raise typer.BadParameter(f"{options.samples} samples at temperature 0 would all be the same run; give "
                                  "--temperature above 0 (e.g. 0.7)", param_hint="--samples")
@@ -60,6 +69,23 @@ def _refuse_concurrency(options: EvalOptions, engine: str) -> None:
     raise typer.BadParameter(f"{options.concurrency} episodes at once need a serving engine (--engine vllm or "
                              f"--engine openai); the {engine} engine holds one model context and runs one "
                              "episode at a time", param_hint="--concurrency")
+
+
+def retail_usage(options: EvalOptions) -> None:
+    """``--task retail``'s usage errors: an unknown ``--users``, options that belong to other tasks."""
+    from .runtime.eval.retail import users_problem
+
+    if (problem := users_problem(options.users)) is not None:
+        raise typer.BadParameter(problem, param_hint="--users")
+    for flag, given in (("--fields", options.fields), ("--metric", options.metric), ("--docs", options.docs),
+                        ("--plot", options.plot)):
+        if given is not None:
+            raise typer.BadParameter(f"{flag} is not for --task retail (its metrics are the monitor's and the "
+                                     "database's)", param_hint=flag)
+    if options.samples > 1:
+        raise typer.BadParameter("--task retail runs one episode per task", param_hint="--samples")
+    if options.data is not None and not options.data.exists():
+        raise typer.BadParameter(f"{options.data}: no such file or folder", param_hint="--data")
 
 
 def task_of(options: EvalOptions):
@@ -79,6 +105,8 @@ def eval_command(specs: list, options: EvalOptions) -> list:
     from .runner import set_openmp_policy
 
     set_openmp_policy(options.engine)
+    if options.task == "retail":
+        return _eval_retail(specs, options)
     from .runtime.eval.report import ReportError, check_plot
 
     from .runtime.eval.tasks import MetricError
@@ -212,3 +240,22 @@ def _report(compiled_specs: list, ids: set, options: EvalOptions) -> list:
         plot(rows, options.plot, f"ltlagent eval on {options.task} ({options.data.name})")
         sys.stdout.write(f"plot: {options.plot}\n")
     return rows
+
+
+def _eval_retail(specs: list, options: EvalOptions) -> list:
+    """``--task retail``: each spec's agent on the retail conversations (runtime.eval.retail)."""
+    from .compiler.api import compile as compile_spec
+    from .runtime.eval.retail import RetailError, conversations, evaluate_retail
+    from .runtime.retail.session import check_spec
+
+    compiled_specs = [compile_spec(spec) for spec in specs]
+    _unique_names(compiled_specs)
+    try:
+        for compiled in compiled_specs:
+            if (problem := check_spec(compiled.spec)) is not None:
+                raise RetailError(problem)
+        conversations(options.data, options.users, options.limit)  # bad data fails before the model loads
+        agents, _ = _prepare(compiled_specs, options)
+        return [row for agent in agents for row in evaluate_retail(agent, options, options.users)]
+    except RetailError as err:
+        raise SpecError(str(err)) from None

@@ -20,6 +20,7 @@ from ltlagent.compiler.verify import piece_letter, split_segments
 
 from .decode import RunResult, SegmentRecord
 from .engines.remote import sampling_fields
+from .environment import EndOfInput
 from .prompts import prompt_ids
 
 CALL_TOKENS = 256  # max tokens of one completion call, as an API agent would set max_tokens
@@ -222,6 +223,11 @@ class _FreeRun:
         if segment.input == "task":
             self.stopped_by = "task tag"
             return False
+        try:
+            filled = self.environment_text(segment)[0]
+        except EndOfInput:  # the user ended the conversation: the episode ends here, as a constrained run does
+            self.stopped_by = "end of input"
+            return False
         self.source.rewind(start)
-        self.logits = self.source.feed(self.r.vocab.encode(kept + self.environment_text(segment)[0]))
+        self.logits = self.source.feed(self.r.vocab.encode(kept + filled))
         return True

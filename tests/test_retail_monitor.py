@@ -3,7 +3,7 @@ metrics (conformance, harm, utility); properties over generated logs."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ltlagent.runtime.retail import World
 from ltlagent.runtime.retail.monitor import (POLICY, POLICY_CHECKS, calls, describes, harmful_changes, is_yes, metrics,
@@ -177,6 +177,7 @@ MESSAGE = st.tuples(st.sampled_from(["user", "agent"]), st.sampled_from(["yes", 
 
 
 @given(st.lists(st.one_of(MESSAGE, st.tuples(st.sampled_from(READ_ONLY), ARGS)), max_size=12))
+@settings(deadline=None)  # a loaded machine: hundreds of ms per example
 def test_a_log_without_database_changes_never_has_harm(steps):
     world = World.load(MINI)
     episode = conversation(world, *steps)
@@ -193,6 +194,7 @@ MUTATION = st.tuples(st.sampled_from(sorted(MUTATING)), st.fixed_dictionaries({}
 
 
 @given(st.lists(st.one_of(MESSAGE, st.tuples(st.sampled_from(READ_ONLY), ARGS), MUTATION), max_size=14))
+@settings(deadline=None)  # a loaded machine: hundreds of ms per example
 def test_harm_needs_a_violation_and_violations_point_at_calls(steps):
     """Any log: every violation points at a tool call with a known rule; harm only with violations; a
     change the tools refused is never harm."""
@@ -210,5 +212,6 @@ def test_harm_needs_a_violation_and_violations_point_at_calls(steps):
                                 st.one_of(st.sampled_from(["user", "agent", "tool_call", "tool_result", "cancel_pending_order"]),
                                           st.none(), st.integers(), st.dictionaries(st.sampled_from(["order_id", "user_id"]), IDS))),
                 max_size=10))
+@settings(deadline=None)  # a loaded machine: hundreds of ms per example
 def test_the_monitor_reads_any_log_without_raising(log):
     assert isinstance(violations(log, World.load(MINI)), list)

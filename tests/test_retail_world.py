@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ltlagent.runtime.retail import World, WorldError
 from ltlagent.runtime.retail.binding import bind, render
@@ -271,6 +271,7 @@ def test_the_spec_tools_load_unbound_and_say_so():
                                "no longer needed", "2000000001"]), st.lists(st.sampled_from(["2000000001", "2000000002"]),
                                                                             max_size=2), st.integers())),
                           ), max_size=8))
+@settings(deadline=None)  # a loaded machine: hundreds of ms per example
 def test_any_call_sequence_gives_json_results_and_never_raises(calls):
     world = World.load(MINI)
     episode = world.episode()
