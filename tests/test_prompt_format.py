@@ -424,6 +424,13 @@ def test_the_measurement_runs_the_issues_grid(capsys):
     assert "--out results/prompt-format-quick/chat-system" in printed
     if bench.fever_missing(bench.DATA) is not None:
         assert "skipping FEVER" in printed and "--task fever" not in printed
+    some = bench.restrict(bench.grid(), ["react-hotpotqa-unconstrained", "cot-gsm8k"], ["chat-system", "chat-turns"])
+    assert {(c.task.task, c.specs, c.format, c.mode) for c in some} == {
+        ("hotpotqa", ("react",), "chat-system", "unconstrained"), ("hotpotqa", ("react",), "chat-turns", "unconstrained"),
+        ("gsm8k", ("cot",), "chat-system", "constrained"), ("gsm8k", ("cot",), "chat-system", "unconstrained")}
+    assert bench.restrict(bench.grid(), [], []) == bench.grid()
+    with pytest.raises(SystemExit):
+        bench.main(["--dry-run", "--only", "react-nothing"])
 
 
 @settings(max_examples=examples(200), deadline=None)
