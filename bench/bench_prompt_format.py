@@ -1,7 +1,7 @@
 """Prompt formats, measured: completion against the model's chat format, on the issue's grid.
 
     python bench/bench_prompt_format.py [--resume] [--quick | --limit-scale F] [--out DIR] [--dry-run]
-                                        [--url http://HOST:PORT/v1 [--concurrency N]]
+                                        [--url http://HOST:PORT/v1 [--concurrency N] [--timeout S]]
                                         [--only NAME ...] [--format F ...]
 
 (or ``make figures-chat``). Runs ``ltlagent eval`` on the llama.cpp engine (the embedded model, greedy; with
@@ -183,6 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--url", help="run on this vLLM server (--engine vllm) instead of llama.cpp")
     parser.add_argument("--concurrency", type=int, default=8, help="episodes in flight with --url (default 8)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="with --url: seconds to wait for one answer (eval's --timeout; default its 120)")
     args = parser.parse_args(argv)
     if args.limit_scale <= 0:
         parser.error("--limit-scale must be positive")
@@ -200,6 +202,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for config in configs:
         engine = ("--engine", "vllm", "--url", args.url, "--concurrency", str(args.concurrency)) if args.url else ()
+        if args.url and args.timeout is not None:
+            engine += ("--timeout", str(args.timeout))
         cmd = command(config, scaled(config.task.limit, args), out, args.data_dir, args.resume, engine)
         print("$ ltlagent " + " ".join(os.path.relpath(a, REPO) if a.startswith(str(REPO)) else a for a in cmd[3:]),
               file=sys.stderr, flush=True)
