@@ -46,19 +46,24 @@ verify-reference: setup
 
 # The evaluation figures (issue 4; FEVER added with Engines II): needs ../shared/data. Results go to
 # results/ as they finish; run it again to resume after an interruption. Over an hour on 2 CPU cores.
+# Completion prompts, as the README's tables were measured; `make figures PROMPT_FORMAT=chat OUT=results/chat`
+# for the default format.
 DATA := ../shared/data
-HOTPOT := --data $(DATA)/hotpotqa_distractor_dev70.jsonl --task hotpotqa --limit 20 --out results --resume
-GSM8K := --data $(DATA)/gsm8k_test_first1000.jsonl --task gsm8k --limit 50 --out results --resume
-FEVER := --data $(DATA)/fever_dev_first1000.jsonl --task fever --limit 100 --out results --resume
+PROMPT_FORMAT ?= completion
+OUT ?= results
+EVAL := --out $(OUT) --resume --prompt-format $(PROMPT_FORMAT)
+HOTPOT := --data $(DATA)/hotpotqa_distractor_dev70.jsonl --task hotpotqa --limit 20 $(EVAL)
+GSM8K := --data $(DATA)/gsm8k_test_first1000.jsonl --task gsm8k --limit 50 $(EVAL)
+FEVER := --data $(DATA)/fever_dev_first1000.jsonl --task fever --limit 100 $(EVAL)
 
 figures: setup
 	$(VENV)/ltlagent eval specs/react.yaml specs/cot.yaml specs/direct.yaml specs/pass.yaml $(HOTPOT)
 	$(VENV)/ltlagent eval specs/react.yaml specs/cot.yaml specs/direct.yaml specs/pass.yaml $(HOTPOT) \
-		--unconstrained --plot results/hotpotqa.png
+		--unconstrained --plot $(OUT)/hotpotqa.png
 	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K)
-	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K) --unconstrained --plot results/gsm8k.png
+	$(VENV)/ltlagent eval specs/cot.yaml specs/react_calc.yaml $(GSM8K) --unconstrained --plot $(OUT)/gsm8k.png
 	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER)
-	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER) --unconstrained --plot results/fever.png
+	$(VENV)/ltlagent eval specs/fever_cot.yaml specs/fever_direct.yaml $(FEVER) --unconstrained --plot $(OUT)/fever.png
 
 # The same kind of table through a vLLM server, 8 episodes at once (bench/figures_serving.sh starts and stops
 # the server). Results in results/vllm/, resumable.

@@ -1,7 +1,8 @@
 """Prompt formats, measured: completion against the model's chat format, on the issue's grid.
 
     python bench/bench_prompt_format.py [--resume] [--quick | --limit-scale F] [--out DIR] [--dry-run]
-                                        [--url http://HOST:PORT/v1 [--concurrency N]]
+                                        [--url http://HOST:PORT/v1 [--concurrency N] [--timeout S]]
+                                        [--only NAME ...] [--format F ...]
 
 (or ``make figures-chat``). Runs ``ltlagent eval`` on the llama.cpp engine (the embedded model, greedy; with
 ``--url``, on that vLLM server, N episodes at once) for
@@ -17,7 +18,11 @@ each in the formats ``completion`` and ``chat-system`` (what ``chat`` means toda
 ``results/prompt-format``; ``--quick`` and ``--limit-scale`` default to ``results/prompt-format-quick``), as
 items finish; ``--resume`` skips the items already there (without it, each file starts afresh). Ends with
 one Markdown table over the grid's items: EM / F1 (HotpotQA), accuracy (GSM8K, FEVER), satisfied, parse
-failures, s/item, tokens and segments per configuration, and the wall time of the whole run.
+failures, errors (runs that stopped with an error, e.g. a server's refusal), s/item, tokens and segments per configuration, and the wall time of the whole run.
+
+``--only NAME`` (repeatable) keeps the configurations whose result file is ``NAME.jsonl`` (``react-hotpotqa``,
+``react-hotpotqa-unconstrained``; ``SPEC-TASK`` names both modes) and ``--format F`` (repeatable) those
+formats: to complete a few cells of the grid; the table still covers them only.
 
 ``--quick`` is the smoke run: 2 items per configuration. The data is read from ``../shared/data`` (or
 ``--data-dir``), never copied.
@@ -81,6 +86,21 @@ def grid(all_placements: bool = False) -> list[Config]:
     return configs
 
 
+def restrict(configs: list[Config], only: list[str], formats: list[str]) -> list[Config]:
+    """The configurations (and agents) that ``--only`` names (a result file's stem, or ``SPEC-TASK`` for both
+    modes) in the ``--format`` formats; no names keep everything."""
+    kept = []
+    for config in configs:
+        if formats and config.format not in formats:
+            continue
+        suffix = "-unconstrained" if config.mode == "unconstrained" else ""
+        specs = tuple(s for s in config.specs if not only or f"{s}-{config.task.task}" in only
+                      or f"{s}-{config.task.task}{suffix}" in only)
+        if specs:
+            kept.append(Config(config.task, specs, config.format, config.mode))
+    return kept
+
+
 def fever_missing(data_dir: Path) -> str | None:
     """Why FEVER cannot run yet (its specs or ``--task fever`` not there), or None."""
     missing = [s for s in TASKS[2].specs if not (SPECS / f"{s}.yaml").is_file()]
@@ -130,13 +150,15 @@ def summary(configs: list[Config], out: Path, data_dir: Path, args) -> list[list
 
 
 COLUMNS = (("em", "{:.3f}"), ("f1", "{:.3f}"), ("accuracy", "{:.3f}"), ("satisfied", "{:.0%}"),
-           ("parse_failed", "{:.0%}"), ("seconds", "{:.1f}"), ("model_tokens", "{:.0f}"), ("segments", "{:.1f}"))
-HEAD = ["task", "agent", "format", "mode", "items", "EM", "F1", "accuracy", "satisfied", "parse fail", "s/item",
+           ("parse_failed", "{:.0%}"), ("errors", "{:.0%}"), ("seconds", "{:.1f}"), ("model_tokens", "{:.0f}"), ("segments", "{:.1f}"))
+HEAD = ["task", "agent", "format", "mode", "items", "EM", "F1", "accuracy", "satisfied", "parse fail", "errors", "s/item",
         "tokens", "segments"]
 
 
 def _cell(means: dict, key: str) -> str:
     fmt = dict(COLUMNS)[key]
+    if key == "errors" and key not in means:  # only rows with an error carry the column
+        return fmt.format(0.0)
     return fmt.format(means[key]) if key in means else "-"
 
 
@@ -154,15 +176,25 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results directory")
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--all-placements", action="store_true", help="chat-turns for every agent, not only react")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="only this result file's configuration (SPEC-TASK[-unconstrained]; repeatable)")
+    parser.add_argument("--format", action="append", default=[], choices=FORMATS + (PLACEMENT,),
+                        help="only this prompt format (repeatable)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--url", help="run on this vLLM server (--engine vllm) instead of llama.cpp")
     parser.add_argument("--concurrency", type=int, default=8, help="episodes in flight with --url (default 8)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="with --url: seconds to wait for one answer (eval's --timeout; default its 120)")
     args = parser.parse_args(argv)
     if args.limit_scale <= 0:
         parser.error("--limit-scale must be positive")
     smoke = args.quick or args.limit_scale != 1.0
     out = args.out or REPO / "results" / ("prompt-format-quick" if smoke else "prompt-format")
-    configs = grid(args.all_placements)
+    configs = restrict(grid(args.all_placements), args.only, args.format)
+    known = {f"{s}-{c.task.task}{sfx}" for c in grid(True) for s in c.specs for sfx in ("", "-unconstrained")}
+    for name in args.only:
+        if name not in known:
+            parser.error(f"--only {name}: no such configuration (e.g. react-hotpotqa-unconstrained)")
     why = fever_missing(args.data_dir)
     if why is not None:
         print(f"skipping FEVER: {why}", file=sys.stderr)
@@ -170,6 +202,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for config in configs:
         engine = ("--engine", "vllm", "--url", args.url, "--concurrency", str(args.concurrency)) if args.url else ()
+        if args.url and args.timeout is not None:
+            engine += ("--timeout", str(args.timeout))
         cmd = command(config, scaled(config.task.limit, args), out, args.data_dir, args.resume, engine)
         print("$ ltlagent " + " ".join(os.path.relpath(a, REPO) if a.startswith(str(REPO)) else a for a in cmd[3:]),
               file=sys.stderr, flush=True)

@@ -869,7 +869,7 @@ def main() -> int:
     compiled = ltlagent.compile(ltlagent.load(REACT))
     from ltlagent.runtime.engines.transformers import TransformersEngine
 
-    agent = Agent(compiled, TransformersEngine(loaded, "cpu", THREADS), runtime)
+    agent = Agent(compiled, TransformersEngine(loaded, "cpu", THREADS), runtime, "completion")  # as in the README
     # warm-up: the first forward / generate calls pay one-time costs
     with torch.inference_mode():
         ids = torch.tensor([loaded.tokenizer.encode("Warm-up: the quick brown fox")])

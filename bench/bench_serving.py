@@ -134,7 +134,8 @@ def main() -> int:
     try:
         compiled = ltlagent.compile(ltlagent.load(REPO / "specs" / "react.yaml"))
         batch = items(n)
-        vllm = Agent.load(compiled, EngineOptions(engine="vllm", urls=(url,)))
+        # completion prompts, as measured in the README (the default prompt format is chat)
+        vllm = Agent.load(compiled, EngineOptions(engine="vllm", urls=(url,)), prompt_format="completion")
         print(f"machine: {os.cpu_count()} CPUs, load {load()}; server {url} serving {vllm.engine.served_name}")
         rule("1. raw engine throughput (no ltlagent)")
         table(["requests", "wall s", "tokens", "tok/s"], raw_throughput(url, vllm.engine.served_name))
@@ -146,7 +147,7 @@ def main() -> int:
             print(f"  vllm, concurrency {c} (load {load()})")
             results[c] = episodes(vllm, batch, c)
             rows.append(row("vllm", c, results[c], n))
-        openai = Agent.load(compiled, EngineOptions(engine="openai", urls=(url,)))
+        openai = Agent.load(compiled, EngineOptions(engine="openai", urls=(url,)), prompt_format="completion")
         print(f"  openai, concurrency {levels[-1]} (load {load()})")
         free = episodes(openai, batch, levels[-1])
         rows.append(row("openai (checked, no grammar)", levels[-1], free, n))
@@ -157,7 +158,7 @@ def main() -> int:
             if llamacpp.available():
                 local.insert(0, ("llama.cpp Q4_1", EngineOptions(engine="llamacpp")))
             for label, options in local:
-                agent = Agent.load(compiled, options)
+                agent = Agent.load(compiled, options, prompt_format="completion")
                 print(f"  {label} (load {load()})")
                 rows.append(row(label, 1, episodes(agent, batch, 1), n))
                 del agent

@@ -4,6 +4,7 @@
 # vLLM CPU server serving the embedded model. Results in results/vllm/ as items finish; run it again to
 # resume. Starts the server (scripts/vllm_server.sh, port 8014) and stops it by its PID at the end; with
 # URL=... set, uses that server instead. OUT=DIR puts the results elsewhere (default results/vllm).
+# PROMPT_FORMAT=F (default completion, as the README's table was measured; the default of run/eval is chat).
 #   bash bench/figures_serving.sh            (or: make figures-serving)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,8 @@ if [ -n "${URL:-}" ]; then :; else
 fi
 DATA=../shared/data
 LTL=.venv/bin/ltlagent
-SERVE=(--engine vllm --url "$URL" --concurrency "${CONCURRENCY:-8}" --out "${OUT:-results/vllm}" --resume)
+SERVE=(--engine vllm --url "$URL" --concurrency "${CONCURRENCY:-8}" --out "${OUT:-results/vllm}" --resume
+       --prompt-format "${PROMPT_FORMAT:-completion}")
 for mode in "" --unconstrained; do
   $LTL eval specs/react.yaml specs/cot.yaml specs/direct.yaml --data $DATA/hotpotqa_distractor_dev70.jsonl \
     --task hotpotqa --limit 20 "${SERVE[@]}" $mode ${mode:+--plot ${OUT:-results/vllm}/hotpotqa.png}

@@ -301,8 +301,10 @@ class Example:
 
 
 PROMPT_FORMATS = ("completion", "chat", "chat-system", "chat-turns")
-DEFAULT_PROMPT_FORMAT = "completion"  # a spec without prompt.format (and no --prompt-format) runs in this one
-CHAT_FORMAT = "chat-system"           # the placement plain ``chat`` stands for
+# A spec without prompt.format (and no --prompt-format) runs in this one; chosen by measurement (README,
+# "Prompt formats"). On a model without a chat template it falls back to ``completion`` (runtime/prompts.py).
+DEFAULT_PROMPT_FORMAT = "chat"
+CHAT_FORMAT = "chat-system"  # the placement plain ``chat`` stands for
 
 
 def resolve_prompt_format(asked: Optional[str]) -> str:

@@ -203,7 +203,8 @@ DTYPE_HELP = "transformers engine: auto (bfloat16 on a GPU, float32 on the CPU),
 
 PROMPT_FORMAT_HELP = ("completion (no template), chat (the model's chat template; same as chat-system), "
                       "chat-system (instructions and examples in the system turn) or chat-turns (examples as "
-                      "prior user/assistant turns); overrides the spec's prompt.format.")
+                      "prior user/assistant turns); overrides the spec's prompt.format. Default: the spec's, "
+                      "else chat (completion on a model without a chat template).")
 
 
 def _prompt_format(value: Optional[str]) -> Optional[str]:

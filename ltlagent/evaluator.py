@@ -179,6 +179,8 @@ def _evaluate_one(agent, items: list, global_docs, options: EvalOptions, task) -
     mode = "unconstrained" if options.unconstrained else "constrained"
     typer.echo(f"{name} ({mode}, {agent.prompt_format} prompt) on {len(items)} {options.task} items -> {out}",
                err=True)
+    if agent.prompt_format_note is not None:
+        typer.echo(f"note: {agent.prompt_format_note}", err=True)
     run_item = _item_runner(agent, global_docs, options, task)
     evaluate(items, task, run_item, out, options.resume, on_result=lambda r, t: _progress(r, t, len(items)),
              concurrency=options.concurrency, samples=options.samples)
@@ -210,6 +212,8 @@ def _item_runner(agent, global_docs, options: EvalOptions, task):
         satisfied = failure is None and verdict(compiled, result)["satisfied"]
         fields = episode_fields(result, final_answer(result.segments, answers), satisfied, failure, agent.prompt(item.question).text)
         fields["prompt_format"] = agent.prompt_format
+        if agent.prompt_format_note is not None:
+            fields["prompt_format_note"] = agent.prompt_format_note
         return {**fields, "seed": options.seed + k} if options.samples > 1 else fields
     return run_item
 

@@ -29,6 +29,8 @@ def run_command(spec, spec_path: Path, task: str, docs: Optional[Path], engine, 
     compiled = compile_spec(spec)
     progress = (lambda message: typer.echo(message, err=True))
     agent, toolbox = _prepare(compiled, docs, engine, progress, prompt_format)
+    if agent.prompt_format_note is not None:
+        typer.echo(f"note: {agent.prompt_format_note}", err=True)
     trace_path = trace or Path("traces") / f"{compiled.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     trace_path.parent.mkdir(parents=True, exist_ok=True)
     with open(trace_path, "w", encoding="utf-8") as stream:
@@ -116,8 +118,14 @@ def _episode(agent, toolbox, compiled, task, sampling, examples, stream, quiet, 
             typer.echo("")  # end the streamed line before the error
         raise SpecError(f"the run stopped: {err} (partial trace: {trace_path})") from None
     return writer.summary(compiled, result, {"model": agent.engine.model_name, **agent.engine.describe(),
-                                             "prompt_format": agent.prompt_format, "task": task, "seed": sampling.seed,
-                                             "temperature": sampling.temperature, "top_p": sampling.top_p})
+                                             "prompt_format": agent.prompt_format, **_note(agent), "task": task,
+                                             "seed": sampling.seed, "temperature": sampling.temperature,
+                                             "top_p": sampling.top_p})
+
+
+def _note(agent) -> dict:
+    """``prompt_format_note`` for the trace summary, when the default format fell back to completion."""
+    return {} if agent.prompt_format_note is None else {"prompt_format_note": agent.prompt_format_note}
 
 
 class StreamPrinter:

@@ -9,7 +9,7 @@ from .decode import Decoder, RunResult
 from .engines.base import EngineOptions, Sampling
 from .environment import Environment
 from .index import IndexStore
-from .prompts import RenderedPrompt, build_prompt, choose_format, completion_text
+from .prompts import PromptFormatError, RenderedPrompt, build_prompt, choose_format, completion_text, fallback_note
 from .vocab import Vocab
 
 prompt_text = completion_text  # the ``completion`` prompt (instructions, examples, a blank line)
@@ -48,13 +48,23 @@ class Agent:
     def __init__(self, compiled, engine, runtime: Runtime, prompt_format: Optional[str] = None):
         """``prompt_format`` overrides the spec's ``prompt.format`` (see ``prompts.choose_format``). Raises
         PromptFormatError when a chat format is asked of a model without a chat template, or its template
-        refuses the prompt (tried once here, so bad input fails before any run)."""
+        refuses the prompt (tried once here, so bad input fails before any run). When no format is asked
+        (neither here nor in the spec), the default chat format falls back to ``completion`` on a model
+        without a template or whose template refuses the prompt, and ``prompt_format_note`` says why."""
         self.compiled, self.engine, self.runtime = compiled, engine, runtime
         self.decoder = runtime.decoder(compiled)
         self.asked_format = prompt_format
         self.template = engine.chat_template() if hasattr(engine, "chat_template") else None
         self.prompt_format = choose_format(prompt_format, compiled.spec, self.template, engine.model_name)
-        self.prompt("a task")
+        self.prompt_format_note = fallback_note(prompt_format, compiled.spec, self.template, engine.model_name)
+        try:
+            self.prompt("a task")
+        except PromptFormatError as err:
+            if self.prompt_format == "completion" or (prompt_format or compiled.spec.prompt.format) is not None:
+                raise
+            self.prompt_format_note = f"{err}; the default prompt format ({self.prompt_format}) fell back to completion"
+            self.prompt_format = "completion"
+            self.prompt("a task")
 
     @classmethod
     def load(cls, compiled, options: Optional[EngineOptions] = None,

@@ -223,8 +223,8 @@ def no_template_error(model: str) -> PromptFormatError:
 
 def choose_format(asked: Optional[str], spec, template, model: str = "the model") -> str:
     """The concrete format of a run: ``asked`` (the command line's), else the spec's ``prompt.format``, else
-    the default. A chat format asked for on a model without a template raises PromptFormatError; the
-    default falls back to ``completion`` there."""
+    the default (``chat``). A chat format asked for on a model without a template raises
+    PromptFormatError; the default falls back to ``completion`` there (``fallback_note`` says so)."""
     wanted = asked if asked is not None else spec.prompt.format
     try:
         fmt = resolve_prompt_format(wanted)
@@ -235,3 +235,13 @@ def choose_format(asked: Optional[str], spec, template, model: str = "the model"
             return "completion"
         raise no_template_error(model)
     return fmt
+
+
+def fallback_note(asked: Optional[str], spec, template, model: str = "the model") -> Optional[str]:
+    """Why a run's format is not the one it would have had: the default chat format on a model without a
+    chat template runs as a completion (a base model just works); None otherwise."""
+    wanted = asked if asked is not None else spec.prompt.format
+    if wanted is not None or template is not None or resolve_prompt_format(None) == "completion":
+        return None
+    return (f"{model} has no chat template, so the default prompt format ({resolve_prompt_format(None)}) fell "
+            "back to completion; set --prompt-format completion (or prompt: {format: completion}) to say so")

@@ -205,7 +205,7 @@ class BrowsingAgent:
     """A fake agent whose episodes Search the item's page, wait until every episode has searched, then
     Lookup: with a shared browser they would read each other's open page."""
 
-    prompt_format = "completion"
+    prompt_format, prompt_format_note = "completion", None
 
     def __init__(self, compiled, parties: int):
         self.compiled, self.barrier = compiled, threading.Barrier(parties, timeout=10)

@@ -74,7 +74,7 @@ def test_the_spec_field_its_default_and_what_chat_means():
     assert ltlagent.load(MINI % "").prompt.format is None
     for fmt in PROMPT_FORMATS:
         assert ltlagent.load(MINI % f"  format: {fmt}\n").prompt.format == fmt
-    assert DEFAULT_PROMPT_FORMAT == "completion" and resolve_prompt_format(None) == "completion"
+    assert DEFAULT_PROMPT_FORMAT == "chat" and resolve_prompt_format(None) == "chat-system"  # chosen by measurement
     assert resolve_prompt_format("chat") == CHAT_FORMAT == "chat-system"
     assert resolve_prompt_format("chat-turns") == "chat-turns"
     with pytest.raises(ValueError, match="unknown prompt format 'xml'"):
@@ -167,7 +167,11 @@ def test_without_a_template_the_default_runs_as_a_completion_and_an_asked_chat_r
                                                    device="cpu", threads=1), None)
     assert engine.chat_template() is None
     compiled = ltlagent.compile(ltlagent.load(MINI % ""))
-    assert Agent(compiled, engine, Runtime.for_engine(engine)).prompt_format == "completion"
+    plain = Agent(compiled, engine, Runtime.for_engine(engine))
+    assert plain.prompt_format == "completion" and "base-model has no chat template" in plain.prompt_format_note
+    assert plain.prompt("x") == RenderedPrompt("Answer in one word.\n\nQ: Capital of France?\nA: paris\n\n")
+    said = Agent(compiled, engine, Runtime.for_engine(engine), "completion")
+    assert said.prompt_format == "completion" and said.prompt_format_note is None
     for asked in ("chat", "chat-turns"):
         with pytest.raises(PromptFormatError, match="no chat template"):
             Agent(compiled, engine, Runtime.for_engine(engine), asked)
@@ -176,12 +180,48 @@ def test_without_a_template_the_default_runs_as_a_completion_and_an_asked_chat_r
         Agent(chat_spec, engine, Runtime.for_engine(engine))
 
 
+def test_without_a_template_the_default_falls_back_with_a_note_in_the_trace_and_the_rows(templateless_model, tmp_path):
+    spec = tmp_path / "mini.yaml"
+    spec.write_text(MINI % "")
+    done = cli("run", spec, "--task", "Capital of Peru?", "--engine", "transformers", "--model", templateless_model,
+               "--device", "cpu", "--json", "--trace", tmp_path / "t.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "note: " in done.stderr and "no chat template" in done.stderr and "fell back to completion" in done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["prompt_format"] == "completion" and "fell back to completion" in summary["prompt_format_note"]
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"question": "Capital of Peru?", "answer": "lima"}) + "\n")
+    done = cli("eval", spec, "--data", data, "--task", "custom", "--fields", "question=question,answer=answer",
+               "--engine", "transformers", "--model", templateless_model, "--device", "cpu", "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    assert "completion prompt" in done.stderr and "fell back to completion" in done.stderr
+    row = json.loads((tmp_path / "r" / "mini-custom.jsonl").read_text().splitlines()[0])
+    assert row["prompt_format"] == "completion" and "no chat template" in row["prompt_format_note"]
+
+
+def test_a_template_that_refuses_the_default_falls_back_but_an_asked_chat_raises(tiny_model_path):
+    from ltlagent.runtime.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine.open(EngineOptions(engine="transformers", model=str(tiny_model_path), device="cpu",
+                                                   threads=1), None)
+    engine.chat_template = lambda: ChatTemplate("{{ raise_exception('System role not supported') }}")
+    compiled = ltlagent.compile(ltlagent.load(MINI % ""))
+    agent = Agent(compiled, engine, Runtime.for_engine(engine))
+    assert agent.prompt_format == "completion" and "System role not supported" in agent.prompt_format_note
+    for asked in ("chat", "chat-turns"):
+        with pytest.raises(PromptFormatError, match="System role not supported"):
+            Agent(compiled, engine, Runtime.for_engine(engine), asked)
+    with pytest.raises(PromptFormatError, match="refused the prompt"):
+        Agent(ltlagent.compile(ltlagent.load(MINI % "  format: chat-system\n")), engine, Runtime.for_engine(engine))
+
+
 def test_choose_format_precedence(template):
     spec = ltlagent.load(MINI % "  format: chat-turns\n")
     assert choose_format(None, spec, template) == "chat-turns"
     assert choose_format("completion", spec, template) == "completion"
     assert choose_format("chat", spec, template) == "chat-system"
-    assert choose_format(None, ltlagent.load(MINI % ""), template) == DEFAULT_PROMPT_FORMAT
+    assert choose_format(None, ltlagent.load(MINI % ""), template) == "chat-system"  # the default, chat
+    assert choose_format(None, ltlagent.load(MINI % ""), None) == "completion"  # no template: the fallback
     with pytest.raises(PromptFormatError, match="SomeModel has no chat template"):
         choose_format(None, spec, None, "SomeModel")
 
@@ -355,8 +395,11 @@ def test_agents_run_and_ablate_in_the_chat_format(tiny_model_path):
     assert result.transcript.startswith(agent.prompt("Capital of Peru?").text + "Q: Capital of Peru?\n")
     free = agent.run_free("Capital of Peru?")
     assert free.result.transcript.startswith("Q: Capital of Peru?\n")
-    plain = Agent(compiled, engine, Runtime.for_engine(engine))
+    plain = Agent(compiled, engine, Runtime.for_engine(engine), "completion")
     assert plain.prompt("x") == RenderedPrompt("Answer in one word.\n\nQ: Capital of France?\nA: paris\n\n")
+    default = Agent(compiled, engine, Runtime.for_engine(engine))  # no format asked: the default, chat-system
+    assert default.prompt_format == "chat-system" and default.prompt_format_note is None
+    assert default.prompt("x") == build_prompt(compiled.spec, None, "x", "chat-system", engine.chat_template())
 
 
 # -- llama.cpp: the GGUF's template, the same ids ----------------------------------------------------------
@@ -424,6 +467,13 @@ def test_the_measurement_runs_the_issues_grid(capsys):
     assert "--out results/prompt-format-quick/chat-system" in printed
     if bench.fever_missing(bench.DATA) is not None:
         assert "skipping FEVER" in printed and "--task fever" not in printed
+    some = bench.restrict(bench.grid(), ["react-hotpotqa-unconstrained", "cot-gsm8k"], ["chat-system", "chat-turns"])
+    assert {(c.task.task, c.specs, c.format, c.mode) for c in some} == {
+        ("hotpotqa", ("react",), "chat-system", "unconstrained"), ("hotpotqa", ("react",), "chat-turns", "unconstrained"),
+        ("gsm8k", ("cot",), "chat-system", "constrained"), ("gsm8k", ("cot",), "chat-system", "unconstrained")}
+    assert bench.restrict(bench.grid(), [], []) == bench.grid()
+    with pytest.raises(SystemExit):
+        bench.main(["--dry-run", "--only", "react-nothing"])
 
 
 @settings(max_examples=examples(200), deadline=None)
