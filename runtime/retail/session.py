@@ -12,11 +12,12 @@ What it needs from the spec, nothing more:
   (the user leaves, as τ-bench caps its conversations; it matters to the ablation, whose model may hand
   the turn back at once, forever).
 - messages to the user: the model segments no tool binding reads (not a tool's name, arguments or call
-  segment), whose content is not a ``call``, and not named like a thought; in ``specs/retail.yaml``, ``response`` and ``propose``. Each is
+  segment) and not named like a thought; in ``specs/retail.yaml``, ``response`` and ``propose`` (a call
+  segment no tool runs: the change stated as the exact call, for the user's yes). Each is
   logged on the episode (``say_agent``) as soon as the run reaches the next env segment, so the log's
   order is the conversation's.
 - tool calls: ``ToolBox.for_spec(spec, extra=binding.bind(episode))``; the binding runs and logs them on
-  the episode, whatever the call segment looks like (text arguments today, structured calls next).
+  the episode (a call segment's arguments reach it as JSON text).
 
 ``play`` runs one conversation constrained (the decoder) or free (the ablation's ``FreeRunner``) and
 returns the run; the episode holds the event log the monitor reads.
@@ -51,8 +52,7 @@ def message_segments(spec) -> tuple[str, ...]:
     """The model segments that speak to the user (see the module docstring)."""
     reads = tool_inputs(spec)
     return tuple(s.name for s in spec.segments
-                 if s.by == "model" and s.name not in reads and "thought" not in s.name.lower()
-                 and getattr(s.content, "kind", None) != "call")
+                 if s.by == "model" and s.name not in reads and "thought" not in s.name.lower())
 
 
 def user_segments(spec) -> tuple[str, ...]:
