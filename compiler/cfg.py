@@ -124,13 +124,25 @@ def lark_bnf(grammar: str, end: str) -> Bnf:
     for t in parser.terminals:
         literal = t.pattern.value if t.pattern.type == "str" and not t.pattern.flags else None
         terms[t.name] = b.terminal(t.pattern.to_regexp(), literal)
+    ignored = [terms[n] for n in parser.ignore_tokens if n in terms]
+    spaced = dict(terms)
+    if ignored:
+        # %ignore as grammar: any run of ignored terminals before each terminal of the content and before
+        # END, never after END (llguidance's own %ignore would let a server write blanks after END until
+        # its token limit); the same language as the regex path's separators.
+        blanks = b.fresh()
+        b.rules[blanks] = ((),) + tuple((blanks, t) for t in ignored)
+        spaced = {name: b.rule([(blanks, t)]) for name, t in terms.items() if t not in ignored}
     alts: dict = {}
     for rule in parser.rules:
-        seq = [terms[s.name] if s.is_term else names[s.name] for s in rule.expansion]
+        seq = [spaced[s.name] if s.is_term else names[s.name] for s in rule.expansion]
         alts.setdefault(names[rule.origin.name], []).append(tuple(seq))
     for name, a in alts.items():
         b.rules[name] = tuple(a)
-    return b.body(names["start"], end, [terms[n] for n in parser.ignore_tokens if n in terms])
+    if ignored:
+        inner = b.rule([(names["start"], blanks)])
+        return b.body(inner, end)
+    return b.body(names["start"], end)
 
 
 def grammar_is_regular(grammar: str) -> bool:

@@ -46,6 +46,36 @@ EXTRA = {
           - G(evaluation.pass -> X (reflection & X answer))
         limits: {max_segments: 12, max_tokens: 200}
         """),
+    "recursive-content": textwrap.dedent("""\
+        name: recursive
+        segments:
+          question: {tag: "Q:", by: env, input: task}
+          expr:
+            tag: "Expr:"
+            max_tokens: 24
+            grammar: |
+              start: expr
+              ?expr: term (("+"|"*") term)*
+              ?term: NUMBER | "(" expr ")" | "[" [expr ("," expr)*] "]"
+              NUMBER: /[0-9]+/
+              %ignore " "
+          tree:
+            tag: "Tree:"
+            max_tokens: 40
+            json:
+              $defs:
+                node:
+                  type: object
+                  properties:
+                    name: {type: string}
+                    kids: {type: array, items: {$ref: "#/$defs/node"}}
+                  required: [name]
+              $ref: "#/$defs/node"
+          answer: {tag: "A:", regex: '[0-9]+', max_tokens: 8}
+        behavior:
+          - pattern: question (expr | tree){1,3} answer
+        limits: {max_segments: 8, max_tokens: 120}
+        """),
     "tight-budget": (SPECS / "react.yaml").read_text().replace("max_tokens: 1024", "max_tokens: 45"),
 }
 
