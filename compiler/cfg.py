@@ -236,11 +236,16 @@ def json_bnf(schema_text: str, end: str) -> Bnf:
             b.rules[pairs] = ((pair,), (pairs, comma, pair))
             items = b.fresh()
             b.rules[items] = ((value,), (items, comma, value))
-            b.rules[value] = ((b.literal("{"), b.literal("}")), (b.literal("{"), pairs, b.literal("}")),
-                              (b.literal("["), b.literal("]")), (b.literal("["), items, b.literal("]")),
+            generic["object"] = b.rule([(b.literal("{"), b.literal("}")), (b.literal("{"), pairs, b.literal("}"))])
+            b.rules[value] = ((generic["object"],), (b.literal("["), b.literal("]")),
+                              (b.literal("["), items, b.literal("]")),
                               (b.terminal(JSON_STRING),), (b.terminal(JSON_NUMBER),),
                               (b.literal("true"),), (b.literal("false"),), (b.literal("null"),))
         return generic["value"]
+
+    def any_object() -> str:
+        any_value()
+        return generic["object"]
 
     def value(node) -> str:
         if node is True or node == {}:
@@ -297,7 +302,7 @@ def json_bnf(schema_text: str, end: str) -> Bnf:
     def obj(node) -> str:
         props = node.get("properties")
         if not props:
-            return any_value() if not node.get("required") else _refuse("required without properties")
+            return any_object() if not node.get("required") else _refuse("required without properties")
         required = set(node.get("required") or ())
         pairs = [(b.rule([(b.literal(json.dumps(k)), colon, value(v))]), k in required) for k, v in props.items()]
         rest: dict = {}
@@ -326,12 +331,19 @@ def json_bnf(schema_text: str, end: str) -> Bnf:
 # -- which content is context-free, and can it be decoded ----------------------------------------------
 
 def content_bnf(kind: str, value: Optional[str], end: str) -> Optional[Bnf]:
-    """The BNF of context-free content (a recursive grammar or JSON Schema), or None when the content is
-    regular (decoded from its regex). Raises ContentError."""
+    """The BNF of content llguidance decodes (a recursive grammar; a JSON Schema the translation
+    supports), or None when the content is decoded from its regex by outlines-core. Raises ContentError."""
     if kind == "grammar" and not grammar_is_regular(value):
         return lark_bnf(value, end)
-    if kind == "json" and json_is_recursive(value):
-        return json_bnf(value, end)
+    if kind == "json":
+        # Every JSON Schema the grammar translation supports goes to llguidance (bench/bench_masks.py: an
+        # outlines-core index of a JSON object takes 0.1-34 s to build, a matcher 1-9 ms, which value sets
+        # that change every step need); others stay regexes, unless they recurse (then: an error).
+        try:
+            return json_bnf(value, end)
+        except ContentError:
+            if json_is_recursive(value):
+                raise
     return None
 
 
