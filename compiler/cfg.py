@@ -28,6 +28,7 @@ START = "start"
 class Terminal:
     regex: str                     # Python / Rust common regex syntax (what outlines-core indexes)
     literal: Optional[str] = None  # the text when the terminal is a plain string
+    source: Optional[str] = None   # its name in the user's grammar (for located errors)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,11 @@ class _Builder:
         self.terminals: dict = {}
         self._by_value: dict = {}
 
-    def terminal(self, regex: str, literal: Optional[str] = None) -> str:
+    def terminal(self, regex: str, literal: Optional[str] = None, source: Optional[str] = None) -> str:
         key = (regex, literal)
         if key not in self._by_value:
             name = f"T{len(self.terminals)}"
-            self.terminals[name] = Terminal(regex, literal)
+            self.terminals[name] = Terminal(regex, literal, source)
             self._by_value[key] = name
         return self._by_value[key]
 
@@ -123,7 +124,7 @@ def lark_bnf(grammar: str, end: str) -> Bnf:
     terms = {}
     for t in parser.terminals:
         literal = t.pattern.value if t.pattern.type == "str" and not t.pattern.flags else None
-        terms[t.name] = b.terminal(t.pattern.to_regexp(), literal)
+        terms[t.name] = b.terminal(t.pattern.to_regexp(), literal, t.name)
     ignored = [terms[n] for n in parser.ignore_tokens if n in terms]
     spaced = dict(terms)
     if ignored:
@@ -357,7 +358,7 @@ def grammar_problem(bnf: Bnf) -> Optional[str]:
     for name, term in bnf.terminals.items():
         problem = regex_problem(term.regex)
         if problem is not None:
-            return f"terminal /{term.regex}/: {problem}"
+            return f"terminal {term.source + ' ' if term.source else ''}/{term.regex}/: {problem}"
     text = bnf.lark()
     error = llguidance.LLMatcher.validate_grammar(llguidance.grammar_from("lark", text))
     if error and not error.startswith("WARNING"):
@@ -406,3 +407,12 @@ def _shortest_match(index) -> bytes:
                 seen[target] = seen[state] + bytes([byte])
                 queue.append(target)
     raise ContentError("a terminal matches no text")
+
+
+def problem_offset(grammar: str, problem: str) -> Optional[int]:
+    """Where in a Lark grammar's text the terminal a ``grammar_problem`` names is defined, or None."""
+    found = re.match(r"terminal ([A-Z_][A-Z_0-9]*) /", problem)
+    if not found:
+        return None
+    where = re.search(rf"^[ \t]*{found.group(1)}(?:\.-?\d+)?[ \t]*:", grammar, re.MULTILINE)
+    return where.start() + len(where.group(0)) - len(where.group(0).lstrip()) if where else None

@@ -88,7 +88,7 @@ def test_a_grammar_the_runtime_refuses_is_a_located_error():
     text = spec_text().replace(ARITH.splitlines()[3], bad.splitlines()[3])
     with pytest.raises(ltlagent.SpecSemanticError) as err:
         ltlagent.load(text)
-    assert "terminal" in err.value.message and err.value.span.line == 7
+    assert "terminal NUMBER" in err.value.message and (err.value.span.line, err.value.span.col) == (11, 7)
     unproductive = "name: t\nsegments:\n  a: {tag: 'A:', grammar: 'start: \"(\" start \")\"'}\nbehavior:\n  - pattern: a\n"
     with pytest.raises(ltlagent.SpecSemanticError, match="no finite text") as err:
         ltlagent.load(unproductive)
