@@ -4,9 +4,9 @@ A model segment is written as ``TAG`` + one space + content + ``END`` (the space
 the first token after a tag, and the content is exactly what follows it). Lengths are never bounded in
 the regex (bounded repeats blow up the token index): token budgets bound them in the decode loop instead.
 
-Content that is not regular (a recursive grammar or JSON Schema) is a context-free ``cfg.Bnf``, decoded
-with llguidance. The runtime decodes regular content through outlines-core's regex engine (Rust ``regex-automata``), which
-is not Python's ``re``: ``decoding_problem`` builds the same index over a vocabulary of the 256 single
+A recursive grammar, and any JSON Schema the grammar translation supports, is a ``cfg.Bnf`` instead,
+decoded with llguidance (``cfg.content_bnf`` says which). The runtime decodes the rest through
+outlines-core's regex engine (Rust ``regex-automata``), which is not Python's ``re``: ``decoding_problem`` builds the same index over a vocabulary of the 256 single
 bytes, so a spec that loads is one the runtime can decode (for regexes and grammars; JSON Schemas are
 checked as far as outlines-core translates them, since their automata can take minutes to build).
 """

@@ -5,14 +5,15 @@ content constraint, within how many tokens. A *steps* object makes the model pro
 
 * ``prefill(ids)``: tokens that are given (the prompt, environment text, forced tags) join the context;
 * ``walk(trie, stop_token)``: the model picks one of several token sequences (tags, options, STOP);
-* ``content(content, budget)``: the model writes one segment's content under its index within
-  ``budget`` tokens, ending in a final index state.
+* ``content(content, budget)``: the model writes one segment's content under its constraint within
+  ``budget`` tokens, ending where the constraint is complete (``runtime.masks``: an outlines-core index
+  or an llguidance matcher, behind one cursor protocol; these steps never ask which).
 
 ``TokenSteps`` drives any session that scores (``feed``/``rewind``: transformers, llama.cpp, the
 adversarial sources) one token at a time, masking the scores. Serving engines, whose server samples under
 the constraint itself, bring their own steps (``engines.remote``); the loop does not know which it has.
 Both promise the same thing: what they return is one of the alternatives, or a token sequence accepted by
-the content index within the budget.
+the content's constraint within the budget.
 """
 from __future__ import annotations
 
