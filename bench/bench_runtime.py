@@ -534,17 +534,20 @@ def profile_masks(agent, compiled, episode) -> None:
             return self.logits
 
     picks, probes = [], []  # (mask s, pick s, allowed size, source) / (kind, s, allowed size)
-    Run = steps_module.TokenSteps
-    original_pick, original_allowed = Run.pick, Run.allowed
+    from ltlagent.runtime import masks as masks_module
 
-    def allowed(self, content, state, remaining):
-        key = (id(content.index), state)
-        if remaining - 1 >= content.paths.max_dist:
-            kind = "index, cached mask" if key in self.d.masks else "index, mask built (first visit)"
+    Run = steps_module.TokenSteps
+    Cursor = masks_module.RegexCursor  # the mask of indexed (regular) content
+    original_pick, original_allowed = Run.pick, Cursor.allowed
+
+    def allowed(cursor, remaining, refused=()):
+        self = current[0]
+        if remaining - 1 >= cursor.c.paths.max_dist:
+            kind = "index, cached mask" if cursor.state in cursor.c.masks else "index, mask built (first visit)"
         else:
             kind = "index, budget-limited (never cached)"
         started = time.perf_counter()
-        result = original_allowed(self, content, state, remaining)
+        result = original_allowed(cursor, remaining, refused)
         elapsed = time.perf_counter() - started
         if getattr(self, "_prof_in_pick", False):
             self._prof_kind = kind
@@ -552,7 +555,10 @@ def profile_masks(agent, compiled, episode) -> None:
             probes.append((kind, elapsed, len(result)))
         return result
 
+    current = [None]
+
     def pick(self, allowed_of, extra=0.0):
+        current[0] = self
         self._prof_in_pick, self._prof_kind = True, "trie (tag / option choice)" if not extra else "index"
         started = time.perf_counter()
         mask = allowed_of()
@@ -564,7 +570,7 @@ def profile_masks(agent, compiled, episode) -> None:
         self.mask_seconds.append(done - started + extra)
         return token
 
-    Run.pick, Run.allowed = pick, allowed
+    Run.pick, Cursor.allowed = pick, allowed
     try:
         decoder = agent.runtime.decoder(compiled)  # fresh: empty mask cache
         started = time.perf_counter()
@@ -572,7 +578,7 @@ def profile_masks(agent, compiled, episode) -> None:
                              prompt_text(compiled.spec))
         wall = time.perf_counter() - started
     finally:
-        Run.pick, Run.allowed = original_pick, original_allowed
+        Run.pick, Cursor.allowed = original_pick, original_allowed
     same = replay.letters == r.letters and replay.transcript == r.transcript
     rows = []
     for kind in sorted({p[3] for p in picks}):

@@ -111,7 +111,12 @@ def check_decodable(content, end: str, locate) -> None:
         return
     problem = decoding_problem(content.kind, content.value, end)
     if problem is not None:
-        raise SpecSemanticError(f"{_WHAT[content.kind]}: {problem}", locate())
+        offset = None
+        if content.kind == "grammar":  # a refused terminal: at its definition
+            from .cfg import problem_offset
+
+            offset = problem_offset(content.value, problem)
+        raise SpecSemanticError(f"{_WHAT[content.kind]}: {problem}", locate(offset) if offset is not None else locate())
 
 
 _WHAT = {"regex": "regex", "grammar": "grammar", "json": "JSON Schema", "text": "free text with this 'end'"}

@@ -4,8 +4,9 @@ A model segment is written as ``TAG`` + one space + content + ``END`` (the space
 the first token after a tag, and the content is exactly what follows it). Lengths are never bounded in
 the regex (bounded repeats blow up the token index): token budgets bound them in the decode loop instead.
 
-The runtime decodes regular content through outlines-core's regex engine (Rust ``regex-automata``), which
-is not Python's ``re``: ``decoding_problem`` builds the same index over a vocabulary of the 256 single
+A recursive grammar, and any JSON Schema the grammar translation supports, is a ``cfg.Bnf`` instead,
+decoded with llguidance (``cfg.content_bnf`` says which). The runtime decodes the rest through
+outlines-core's regex engine (Rust ``regex-automata``), which is not Python's ``re``: ``decoding_problem`` builds the same index over a vocabulary of the 256 single
 bytes, so a spec that loads is one the runtime can decode (for regexes and grammars; JSON Schemas are
 checked as far as outlines-core translates them, since their automata can take minutes to build).
 """
@@ -100,6 +101,12 @@ def decoding_problem(kind: str, value: str, end: str) -> Optional[str]:
     Regexes and grammars are built into the runtime's index (over single bytes); JSON Schemas are
     translated, and every ``pattern`` in them is built."""
     try:
+        if kind in ("grammar", "json"):
+            from .cfg import content_bnf, grammar_problem
+
+            bnf = content_bnf(kind, value, end)
+            if bnf is not None:  # context-free: decoded with llguidance
+                return grammar_problem(bnf)
         if kind == "json":
             import json
 

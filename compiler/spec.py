@@ -103,7 +103,8 @@ def _segment(name: str, seg: SegmentModel, located: Located) -> Segment:
                                 "with 'tool: {name_from: ...}')", located.key_span(path + ("call",)))
     if seg.by == "model" and content.kind != "call":
         key = content.kind if content.kind != "text" else "end"
-        check_decodable(content, seg.end, lambda: located.key_span(path + (key,)))
+        inside = _content_locator(located, path + (content.kind,), content) if content.kind == "grammar" else None
+        check_decodable(content, seg.end, lambda sub=None: inside(sub) if sub is not None else located.key_span(path + (key,)))
     return Segment(name, seg.tag, seg.by, content, seg.end, seg.input, tool, seg.description,
                    located.key_span(path))
 

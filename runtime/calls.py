@@ -122,20 +122,33 @@ class _Writer:
         from .decode import _Content
 
         d = self.run.d
-        store = d.piece_store
-        if len(store.memory) > PIECE_CACHE:
-            store.memory.clear()
-        index, paths = store.get(regex), store.paths(regex, d.vocab.eos_id)
-        need = paths.dist[index.get_initial_state()]
+        constraint = _piece_constraint(d, regex)
+        need = constraint.min_tokens
         reserve = sum(2 + len(d.vocab.encode(s)) for s in self.separators[k + 1:])
         budget = max(need, self.budget - self.tokens - reserve)
-        piece = _Content(index=index, paths=paths, min_tokens=need, regex=regex, end="")
+        piece = _Content(constraint=constraint, min_tokens=need, end="")
         ids, forced = self.run.steps.content(piece, budget)
         self.tokens += len(ids)
         self.forced += forced
         self.last = d.vocab.text(ids)
         self.text += self.last
         return self.last
+
+
+def _piece_constraint(d, regex: str):
+    """The outlines-core constraint of a value piece, kept per decoder (at most PIECE_CACHE of them:
+    the value sets change every step)."""
+    from .masks import RegexConstraint
+
+    cache = d.__dict__.setdefault("piece_constraints", {})
+    if regex not in cache:
+        if len(cache) >= PIECE_CACHE:
+            cache.clear()
+            d.piece_store.memory.clear()
+        store = d.piece_store
+        cache[regex] = RegexConstraint(store.get(regex), store.paths(regex, d.vocab.eos_id), regex,
+                                       d.vocab.eos_id, d.ops)
+    return cache[regex]
 
 
 def _value_regex(field, allowed: list, other: bool) -> str:

@@ -3,8 +3,9 @@
 Per step: the automaton state gives the allowed next segments; a letter is a candidate only if, after
 it, acceptance stays reachable within the remaining segments *and* tokens (``plan.token_floor``). The
 model picks among candidate tags (EOS too, only in accepting states); a single candidate is forced. It
-then writes the content under the segment's constraint (token trie for choices, an outlines-core index
-for regex / JSON / grammar / free text) within a token budget that leaves room for the shortest way to
+then writes the content under the segment's constraint (token trie for choices; for regex / JSON /
+grammar / free text a ``runtime.masks`` constraint: an outlines-core index, or llguidance for context-free
+content) within a token budget that leaves room for the shortest way to
 acceptance; when the budget only just suffices, that shortest path is forced. Forced tokens are fed in
 one forward call; environment text is appended as prefill; one KV cache lives across the episode.
 """
@@ -16,7 +17,7 @@ from typing import Callable, Optional
 
 from ltlagent.compiler.analysis import winning_region
 from ltlagent.compiler.ast import Segment, letter as letter_of
-from .constraints import content_regex
+from .masks import constraint_for
 from .environment import EndOfInput
 from .index import IndexPaths, IndexStore, TokenTrie
 from .plan import token_floor
@@ -73,16 +74,26 @@ class RunResult:
 
 @dataclass
 class _Content:
-    """How one model segment's content is decoded: option token ids (walked as a trie) or an index with
-    shortest paths."""
+    """How one model segment's content is decoded: option token ids (walked as a trie) or a constraint
+    (``runtime.masks``: an outlines-core index for regular content, llguidance for context-free)."""
 
     option_ids: dict = field(default_factory=dict)
-    index: object = None
-    paths: Optional[IndexPaths] = None
+    constraint: object = None       # runtime.masks.RegexConstraint or GrammarConstraint
     min_tokens: int = 0
-    regex: Optional[str] = None     # the content regex of an indexed segment (serving engines send it)
     end: str = ""                   # the segment's END (the last part of every content)
     rest_min: dict = field(default_factory=dict)  # a call segment: per tool, the fewest tokens after its opening
+
+    @property
+    def index(self):                # the outlines-core index of regular content (None otherwise)
+        return getattr(self.constraint, "index", None)
+
+    @property
+    def paths(self) -> Optional[IndexPaths]:
+        return getattr(self.constraint, "paths", None)
+
+    @property
+    def regex(self) -> Optional[str]:
+        return getattr(self.constraint, "regex", None)
 
 
 class Decoder:
@@ -113,10 +124,8 @@ class Decoder:
         if segment.content.kind == "choice":
             ids = {o: self.vocab.encode(" " + o) + end_ids for o in segment.options}
             return _Content(option_ids=ids, min_tokens=min(len(v) for v in ids.values()))
-        regex = content_regex(segment)
-        index, paths = indexes.get(regex), indexes.paths(regex, self.vocab.eos_id)
-        return _Content(index=index, paths=paths, min_tokens=paths.dist[index.get_initial_state()], regex=regex,
-                        end=segment.end)
+        constraint = constraint_for(segment, self.vocab, indexes, self.ops)
+        return _Content(constraint=constraint, min_tokens=constraint.min_tokens, end=segment.end)
 
     def _letter_cost(self, name: str) -> int:
         segment = self.spec.segment(name.split(".", 1)[0])
@@ -303,7 +312,7 @@ class _Run:
             from .calls import write_call
 
             return write_call(self, segment, content, letters, tag_tokens)
-        if content.index is None:
+        if content.constraint is None:
             return self.choice_content(segment, content, letters)
         target = d.aut.step(self.state, segment.name)
         budget = int(min(self.tokens_left - tag_tokens - after[target],

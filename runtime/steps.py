@@ -5,14 +5,15 @@ content constraint, within how many tokens. A *steps* object makes the model pro
 
 * ``prefill(ids)``: tokens that are given (the prompt, environment text, forced tags) join the context;
 * ``walk(trie, stop_token)``: the model picks one of several token sequences (tags, options, STOP);
-* ``content(content, budget)``: the model writes one segment's content under its index within
-  ``budget`` tokens, ending in a final index state.
+* ``content(content, budget)``: the model writes one segment's content under its constraint within
+  ``budget`` tokens, ending where the constraint is complete (``runtime.masks``: an outlines-core index
+  or an llguidance matcher, behind one cursor protocol; these steps never ask which).
 
 ``TokenSteps`` drives any session that scores (``feed``/``rewind``: transformers, llama.cpp, the
 adversarial sources) one token at a time, masking the scores. Serving engines, whose server samples under
 the constraint itself, bring their own steps (``engines.remote``); the loop does not know which it has.
 Both promise the same thing: what they return is one of the alternatives, or a token sequence accepted by
-the content index within the budget.
+the content's constraint within the budget.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
+from .index import TokenTrie
 
-from .index import IndexPaths, TokenTrie
+MAX_REFUSALS = 16
 
 
 @dataclass
@@ -86,31 +87,40 @@ class TokenSteps:
         return node.ends[0], fed
 
     def content(self, content, budget: int) -> tuple[list[int], int]:
-        """Tokens of one indexed segment within ``budget`` tokens; returns (tokens, how many were forced).
+        """Tokens of one constrained segment within ``budget`` tokens; returns (tokens, how many were
+        forced). The content's cursor (``runtime.masks``) says what is allowed, whatever computes it.
         Tokens that are the only way on are collected and fed in one call; when the budget only just
-        suffices, the shortest completion is forced."""
-        index, paths = content.index, content.paths
-        state, ids, pending = index.get_initial_state(), [], []
-        forced = 0
-        while not index.is_final_state(state):
+        suffices, the shortest completion is forced; a pick the cursor refuses (it would leave no finish
+        within budget) is drawn again without it, and after ``MAX_REFUSALS`` the completion's next token
+        is taken."""
+        cursor = content.constraint.start()
+        ids, pending, forced = [], [], 0
+        while not cursor.done:
             remaining = budget - len(ids) - len(pending)
-            if remaining <= paths.dist[state]:
-                run = paths.shortest(state)
+            if remaining <= cursor.fewest:
+                run = cursor.shortest()
                 pending += run
                 forced += len(run)
                 break
             started = time.perf_counter()
-            allowed = self.allowed(content, state, remaining)
-            if len(allowed) == 1:
+            allowed = cursor.allowed(remaining)
+            if len(allowed) == 1 and cursor.advance(int(allowed[0]), remaining):
                 pending.append(int(allowed[0]))
                 forced += 1
-                state = index.get_next_state(state, pending[-1])
                 continue
             mask_time = time.perf_counter() - started
             self.flush(pending, ids)
-            token = self.pick(lambda: allowed, extra=mask_time)
+            token, refused = self.pick(lambda: allowed, extra=mask_time), []
+            while not cursor.advance(token, remaining):
+                refused.append(token)
+                if len(refused) >= MAX_REFUSALS or len(refused) >= len(allowed):
+                    token = cursor.shortest()[0]
+                    forced += 1
+                    if not cursor.advance(token, remaining):  # the invariant of every cursor
+                        raise AssertionError("a content cursor refused its own shortest completion")
+                    break
+                token = self.pick(lambda: cursor.allowed(remaining, refused))
             pending.append(token)
-            state = index.get_next_state(state, token)
         self.flush(pending, ids)
         return ids, forced
 
@@ -123,62 +133,32 @@ class TokenSteps:
         self.on_text(list(pending))
         pending.clear()
 
-    def allowed(self, content, state: int, remaining: int):
-        """Allowed tokens at an index state (sorted, so sampling is reproducible across processes) that
-        still leave a way to finish within ``remaining`` tokens, as an array where the scores live. The
-        state's array is made once; a tight budget filters it with one vectorised comparison."""
-        key = (id(content.index), state)
-        mask = self.d.masks.get(key)
-        if mask is None:
-            mask = self.d.masks[key] = _StateMask.of(content.index, state, self.d.vocab.eos_id, self.d.ops)
-        if remaining - 1 >= content.paths.max_dist:
-            return mask.ids
-        return mask.within(content.paths, remaining - 1, self.d.ops)
-
-
-@dataclass
-class _StateMask:
-    """The allowed tokens of one index state: numpy ids (sorted, EOS left out), the same on the engine's
-    side, and, once a budget is tight there, the index state each token leads to."""
-
-    tokens: np.ndarray
-    ids: object
-    index: object
-    state: int
-    targets: Optional[np.ndarray] = None
-
-    @classmethod
-    def of(cls, index, state: int, eos_id: int, ops) -> "_StateMask":
-        tokens = np.sort(np.asarray(index.get_allowed_tokens(state), dtype=np.int64))
-        tokens = tokens[tokens != eos_id]
-        return cls(tokens, ops.ids(tokens), index, state)
-
-    def within(self, paths: IndexPaths, most: int, ops):
-        """The allowed tokens after which a final state is at most ``most`` tokens away."""
-        if self.targets is None:
-            step = self.index.get_next_state
-            self.targets = np.fromiter((step(self.state, int(t)) for t in self.tokens), np.int64, len(self.tokens))
-        return ops.ids(self.tokens[paths.dist_of(self.targets) <= most])
-
 
 def complete_within(content, ids: list[int], budget: int) -> tuple[list[int], int]:
-    """A content that ``content``'s index accepts, in at most ``budget`` tokens, keeping as much of
-    ``ids`` (tokens some model wrote) as possible: the longest prefix of ``ids`` that the index accepts
-    token by token and from which a final state is reachable within the rest of the budget, then the
-    shortest way to a final state. Returns (tokens, how many were added). ``budget`` must be at least the
-    index's distance from its initial state (the decode loop plans for that)."""
-    index, paths = content.index, content.paths
-    state, states = index.get_initial_state(), [index.get_initial_state()]
+    """A content that ``content``'s constraint accepts, in at most ``budget`` tokens, keeping as much of
+    ``ids`` (tokens some model wrote) as possible: the longest prefix of ``ids`` that the constraint
+    accepts token by token with a finish still within the rest of the budget, then the shortest way to
+    finish. Returns (tokens, how many were added). ``budget`` must be at least the constraint's
+    ``min_tokens`` (the decode loop plans for that)."""
+    cursor = content.constraint.start()
+    keep = 0
     for token in ids:
-        following = index.get_next_state(state, int(token))
-        if following is None or following not in paths.dist:
+        if not cursor.advance(int(token), budget - keep):
             break
-        state = following
-        states.append(state)
-    keep = len(states) - 1
-    while keep > 0 and (keep + paths.dist[states[keep]] > budget):
-        keep -= 1
-    if keep == len(ids) and index.is_final_state(states[keep]):
+        keep += 1
+    if keep == len(ids) and cursor.done:
         return list(ids), 0
-    tail = paths.shortest(states[keep])
+    tail = cursor.shortest()
     return list(ids[:keep]) + tail, len(tail)
+
+
+def walk(content, ids) -> tuple[int, object]:
+    """How many of ``ids`` the content's constraint accepts token by token (budget aside), and the cursor
+    after them."""
+    cursor = content.constraint.start()
+    accepted = 0
+    for token in ids:
+        if not cursor.advance(int(token), 1 << 30):
+            break
+        accepted += 1
+    return accepted, cursor

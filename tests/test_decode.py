@@ -73,6 +73,36 @@ EXTRA = {
           - G(evaluation.pass -> X (reflection & X answer))
         limits: {max_segments: 12, max_tokens: 200}
         """),
+    "recursive-content": textwrap.dedent("""\
+        name: recursive
+        segments:
+          question: {tag: "Q:", by: env, input: task}
+          expr:
+            tag: "Expr:"
+            max_tokens: 24
+            grammar: |
+              start: expr
+              ?expr: term (("+"|"*") term)*
+              ?term: NUMBER | "(" expr ")" | "[" [expr ("," expr)*] "]"
+              NUMBER: /[0-9]+/
+              %ignore " "
+          tree:
+            tag: "Tree:"
+            max_tokens: 40
+            json:
+              $defs:
+                node:
+                  type: object
+                  properties:
+                    name: {type: string}
+                    kids: {type: array, items: {$ref: "#/$defs/node"}}
+                  required: [name]
+              $ref: "#/$defs/node"
+          answer: {tag: "A:", regex: '[0-9]+', max_tokens: 8}
+        behavior:
+          - pattern: question (expr | tree){1,3} answer
+        limits: {max_segments: 8, max_tokens: 120}
+        """),
     "tight-budget": (SPECS / "react.yaml").read_text().replace("max_tokens: 1024", "max_tokens: 45"),
 }
 
@@ -214,68 +244,15 @@ def test_ambiguous_tags_are_rejected_up_front(runtime):
         runtime.decoder(ltlagent.compile(ltlagent.load(text)))
 
 
-def test_recursive_grammar_is_refused_at_load_and_by_the_runtime():
+def test_recursive_grammar_loads_and_the_regex_translation_still_refuses_it(runtime):
+    """A recursive grammar is context-free content (llguidance decodes it, tests/test_cfg_content.py);
+    the regex translation of regular grammars still refuses it, so the two paths never mix."""
     from ltlagent.runtime.constraints import ConstraintError, grammar_regex
+    from ltlagent.runtime.masks import GrammarConstraint
 
     grammar = 'start: "(" start ")" | "x"'
     text = f"name: t\nsegments:\n  a: {{tag: 'A:', grammar: '{grammar}'}}\nbehavior:\n  - pattern: a\n"
-    with pytest.raises(ltlagent.SpecSemanticError, match="recursive") as err:
-        ltlagent.load(text)
-    assert (err.value.span.line, err.value.span.col) == (3, 18)
+    decoder = runtime.decoder(ltlagent.compile(ltlagent.load(text)))
+    assert isinstance(decoder.contents["a"].constraint, GrammarConstraint)
     with pytest.raises(ConstraintError, match="recursive"):
         grammar_regex(grammar)
-
-
-def test_indexes_and_path_tables_are_cached_on_disk(tiny_tokenizer, tmp_path):
-    from ltlagent.runtime.index import IndexStore
-    from ltlagent.runtime.vocab import outlines_vocabulary, vocabulary_hash
-
-    vocabulary = outlines_vocabulary(tiny_tokenizer, tiny_tokenizer.eos_token_id)
-    first = IndexStore(vocabulary, vocabulary_hash(tiny_tokenizer), tmp_path)
-    paths = first.paths(" [0-9]+\n", tiny_tokenizer.eos_token_id)
-    assert first.stats.built == 1 and len(list(tmp_path.iterdir())) == 2  # the index and its path table
-    second = IndexStore(vocabulary, vocabulary_hash(tiny_tokenizer), tmp_path)
-    again = second.paths(" [0-9]+\n", tiny_tokenizer.eos_token_id)
-    assert second.stats.built == 0 and second.stats.loaded == 0  # the table alone, read from disk
-    assert again.dist == paths.dist and again.best == paths.best
-    index = second.get(" [0-9]+\n")
-    assert second.stats.built == 0 and second.stats.loaded == 1
-    assert again.dist[index.get_initial_state()] == 3  # a space, a digit, the newline
-
-
-CONFIRM_SPEC = textwrap.dedent("""\
-    name: confirm-after-auth
-    segments:
-      question: {tag: "User:", by: env, input: task}
-      auth: {tag: "Auth:", max_tokens: 6}
-      propose: {tag: "Propose:", max_tokens: 6}
-      confirm: {tag: "Confirm:", by: env, input: user, choice: ["yes", "no"]}
-      change: {tag: "Change:", max_tokens: 6}
-      answer: {tag: "Answer:", max_tokens: 6}
-    behavior:
-      - question & X G !question
-      - F answer & G(answer -> last)
-      - G(propose -> X confirm)
-      - G(confirm.yes -> X change)
-      - "!change U auth"
-    limits: {max_segments: 12, max_tokens: 200}
-    """)
-
-
-class YesEnv(RandomEnv):
-    """Says yes to every confirmation: the environment that spoils a proposal made too early."""
-
-    def produce(self, segment, records):
-        return ("yes", None) if segment.options else super().produce(segment, records)
-
-
-def test_the_decoder_never_walks_into_a_state_the_environment_can_spoil(runtime, tiny_tokenizer):
-    """A proposal before authentication would let the user's "yes" force a change the spec forbids there;
-    ``check`` proves the agent can avoid that, so the decoder must too (only safe moves are offered)."""
-    compiled = ltlagent.compile(ltlagent.load(CONFIRM_SPEC))
-    decoder = runtime.decoder(compiled)
-    for seed in range(4 if FAST else 16):
-        source = RandomLogits(len(tiny_tokenizer), seed, spiky=tiny_tokenizer.encode("Confirm:") + tiny_tokenizer.encode("Propose:"))
-        sampler = Sampler(temperature=1.0, top_p=1.0, seed=seed)
-        result = decoder.run(source, sampler, YesEnv(seed), prompt_text(compiled.spec))
-        assert verdict(compiled, result)["satisfied"], result.letters

@@ -23,6 +23,7 @@ from hypothesis import given, settings, strategies as st
 import ltlagent
 from ltlagent.runtime.adversarial import RandomBias
 from ltlagent.runtime.agent import Runtime, prompt_text
+from ltlagent.compiler.cfg import content_bnf
 from ltlagent.runtime.constraints import content_regex
 from ltlagent.runtime.engines import EngineError, EngineOptions, Sampling
 from ltlagent.runtime.engines.remote import ConstraintIgnored, alternatives, literal_regex, portable_regex
@@ -36,7 +37,8 @@ from test_decode import SPEC_SOURCES, RandomEnv
 from tiers import FAST, examples
 
 REGEXES = sorted({content_regex(s) for source in SPEC_SOURCES.values()
-                  for s in ltlagent.load(source).segments if s.by == "model" and s.content.kind != "choice"})
+                  for s in ltlagent.load(source).segments if s.by == "model" and s.content.kind != "choice"
+                  and content_bnf(s.content.kind, s.content.value, s.end) is None})  # context-free: sent as a grammar
 
 
 # -- regexes the servers read as we do ------------------------------------------------------------------

@@ -74,8 +74,8 @@ class OpenAISteps(RequestSteps):
             if content.end and finish == "stop" and not text.endswith(content.end):
                 text += content.end  # the stop sequence is not part of the returned text
             ids = self.d.vocab.encode(text)
-            accepted, state = walk_index(content, ids)
-            if accepted == len(ids) and len(ids) <= budget and content.index.is_final_state(state):
+            accepted, cursor = walk_index(content, ids)
+            if accepted == len(ids) and len(ids) <= budget and cursor.done:
                 break
             self.session.counters.retries += attempt < self.retries
         ids, added = complete_within(content, ids, budget)

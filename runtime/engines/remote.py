@@ -177,17 +177,12 @@ def alternatives(trie) -> list[tuple[object, list[int]]]:
     return found
 
 
-def walk_index(content, ids: Sequence[int]) -> tuple[int, Optional[int]]:
-    """How many of ``ids`` the content index accepts token by token, and the state after them (None if
-    the first refused token came before any: the state is then the initial one)."""
-    index = content.index
-    state, accepted = index.get_initial_state(), 0
-    for token in ids:
-        following = index.get_next_state(state, int(token))
-        if following is None:
-            break
-        state, accepted = following, accepted + 1
-    return accepted, state
+def walk_index(content, ids: Sequence[int]):
+    """How many of ``ids`` the content's constraint accepts token by token, and its cursor after them
+    (``runtime.masks``: the same check for an outlines-core index and an llguidance matcher)."""
+    from ..steps import walk
+
+    return walk(content, ids)
 
 
 def portable_regex(regex: str) -> str:

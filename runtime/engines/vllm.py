@@ -18,16 +18,19 @@ from __future__ import annotations
 
 from ..steps import complete_within
 from .base import EngineError
-from .remote import (ConstraintIgnored, RemoteEngine, RequestSteps, alternatives, literal_regex, portable_regex,
-                     sampling_fields, walk_index)
+from .remote import (ConstraintIgnored, RemoteEngine, RequestSteps, alternatives, literal_regex, sampling_fields,
+                     walk_index)
 
 
 class VllmSteps(RequestSteps):
     """The decode loop's steps (see ``runtime.steps``) as constrained completions requests."""
 
-    def request(self, regex: str, max_tokens: int) -> dict:
+    def request(self, regex, max_tokens: int) -> dict:
+        """A completion under ``regex`` (a regex, or a content constraint's ``structured()`` fields: a
+        regex, or a Lark grammar for vLLM's guidance backend)."""
+        structured = {"regex": regex} if isinstance(regex, str) else regex
         body = {"prompt": self.session.prompt(), "max_tokens": max(1, max_tokens), "return_token_ids": True,
-                "structured_outputs": {"regex": regex},
+                "structured_outputs": structured,
                 **sampling_fields(self.sampling, self.session.counters.requests)}
         return self.session.complete(body)
 
@@ -55,24 +58,27 @@ class VllmSteps(RequestSteps):
         return key, ids
 
     def content(self, content, budget: int):
-        """The segment's content from the server under its regex, checked token by token against the
-        index; cut off by the budget, completed here with the shortest valid continuation."""
-        choice = self.request(portable_regex(content.regex), budget)
+        """The segment's content from the server under its constraint (a regex, or a Lark grammar for
+        context-free content), checked token by token against the same constraint here (outlines-core
+        index or llguidance matcher); cut off by the budget, completed here with the shortest valid
+        continuation."""
+        choice = self.request(content.constraint.structured(), budget)
         ids = list(choice["token_ids"])
         if not ids and choice.get("text"):
             raise EngineError(f"{self.session.client.url}: the server returns no token ids; vLLM >= 0.10 "
                               f"does with return_token_ids (use --engine openai for other servers)")
         while ids and ids[-1] in self.d.vocab.eos_ids:
             ids.pop()
-        accepted, state = walk_index(content, ids)
+        accepted, cursor = walk_index(content, ids)
         reason = choice.get("finish_reason")
         if reason not in ("stop", "length"):
             raise EngineError(f"{self.session.client.url}: the request ended with finish_reason {reason!r}")
         finished = reason == "stop"
-        if accepted < len(ids) or (finished and not content.index.is_final_state(state)):
+        if accepted < len(ids) or (finished and not cursor.done):
             text = self.d.vocab.text(ids)
+            sent = next(iter(content.constraint.structured().items()))
             raise ConstraintIgnored(f"{self.session.client.url}: the server wrote {text[:80]!r}, which breaks "
-                                    f"the regex it was sent ({content.regex[:60]!r}…): it ignores or "
+                                    f"the {sent[0]} it was sent ({sent[1][:60]!r}…): it ignores or "
                                     f"misreads structured_outputs")
         ids, added = complete_within(content, ids, budget)
         self.session.counters.completed += bool(added)
