@@ -43,6 +43,7 @@ def test_the_calls_are_the_retail_tools_with_their_schemas(retail):
     f"{AUTH} {LOOKUP} {CANCEL} response",
     f"{AUTH} {LOOKUP} propose.cancel_pending_order confirmation.no response user response",
     "user response user response",
+    f"{AUTH} {LOOKUP} propose.cancel_pending_order confirmation.yes response",
     f"{AUTH} action.transfer_to_human_agents observation response",
     f"{AUTH} propose.modify_user_address confirmation.yes action.modify_user_address observation response",
 ])
@@ -54,7 +55,6 @@ def test_compliant_traces_are_accepted(retail, trace):
     ("a change without a yes", f"{AUTH} {LOOKUP} action.cancel_pending_order observation response"),
     ("a change after a no", f"{AUTH} {LOOKUP} propose.cancel_pending_order confirmation.no "
                             "action.cancel_pending_order observation response"),
-    ("a yes not acted on", f"{AUTH} {LOOKUP} propose.cancel_pending_order confirmation.yes response"),
     ("a yes followed by a lookup", f"{AUTH} {LOOKUP} propose.cancel_pending_order confirmation.yes {LOOKUP} response"),
     ("two changes on one yes", f"{AUTH} {LOOKUP} {CANCEL} action.cancel_pending_order observation response"),
     ("a second call before the result", f"{AUTH} action.get_order_details action.get_user_details observation response"),
