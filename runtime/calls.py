@@ -77,7 +77,7 @@ class _Writer:
 
     def write(self) -> None:
         for k, field in enumerate(self.plan.fields):
-            sep = self.separators[k]
+            sep, self.current = self.separators[k], k
             if field.is_list:
                 self.assigned[field.name] = self.write_list(field, sep, k)
             else:
@@ -109,13 +109,24 @@ class _Writer:
 
     def delimiters(self, field, prefix: list, sep: str) -> str:
         """The regex of what may follow the element that ends ``prefix``: ``, `` when one more element
-        can still be allowed, ``]`` + ``sep`` when the list may end there; "" when neither."""
+        can still be allowed and the budget leaves room for it, ``]`` + ``sep`` when the list may end
+        there; "" when neither."""
         ends = [re.escape("]" + sep)] if self.plan.may_end(self.assigned, field, prefix) else []
         most = field.schema.get("maxItems")
-        if most is None or len(prefix) < most:
+        if (most is None or len(prefix) < most) and (not ends or self.room_for_more(sep)):
             if self.plan.may_continue(self.assigned, field, prefix):
                 ends.insert(0, re.escape(", "))
         return "(" + "|".join(ends) + ")" if ends else ""
+
+    def room_for_more(self, sep: str) -> bool:
+        """Whether the budget leaves room for another list element (its longest candidate, or a few
+        tokens), after the current one, before the rest of the call."""
+        d = self.run.d
+        k = self.current
+        reserve = sum(2 + len(d.vocab.encode(s)) for s in self.separators[k + 1:])
+        longest = max((len(d.vocab.encode(literal(c))) for c in self.plan.fields[k].candidates), default=4)
+        need = 2 * (len(d.vocab.encode(", ")) + max(longest, 4)) + len(d.vocab.encode("]" + sep))
+        return self.budget - self.tokens - reserve > need
 
     def piece(self, regex: str, k: int) -> str:
         """Decode one piece under ``regex`` within what the budget leaves for the pieces after it."""

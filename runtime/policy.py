@@ -28,7 +28,7 @@ from ltlagent.compiler.ast import Binary, Compare, Const, Literal, Path, Prop, Q
 from ltlagent.compiler.data import call_parts, result_value, trace_steps  # noqa: F401  (re-exported)
 from ltlagent.compiler.semantics import Step, compare_values, json_equal
 
-MAX_SEARCH = 20_000  # evaluations one feasibility search may spend before it gives up (refuses)
+MAX_SEARCH = 5_000  # evaluations one feasibility search may spend before it gives up (refuses)
 
 
 class _Marker:
@@ -438,6 +438,7 @@ class CallPlan:
         self.fields = [FieldInfo(name, sub if isinstance(sub, dict) else {}, _is_list(sub), [])
                        for name, sub in props.items()]
         self.budget_left = MAX_SEARCH
+        self.answers: dict = {}  # exists() per assignment: the writer asks the same questions again
         if policy.formulas:
             self._probe()
 
@@ -469,8 +470,11 @@ class CallPlan:
         runs out of MAX_SEARCH evaluations (never a guess)."""
         if not self.policy.formulas:
             return True
-        self.budget_left = MAX_SEARCH
-        return self._search(dict(assigned), [f for f in self.fields if f.name not in assigned])
+        key = _assignment_key(assigned)
+        if key not in self.answers:
+            self.budget_left = MAX_SEARCH
+            self.answers[key] = self._search(dict(assigned), [f for f in self.fields if f.name not in assigned])
+        return self.answers[key]
 
     def _search(self, assigned: dict, rest: list) -> bool:
         if self.budget_left <= 0:
@@ -518,6 +522,19 @@ class CallPlan:
 
     def may_end(self, assigned: dict, f: FieldInfo, prefix: list) -> bool:
         return self.exists({**assigned, f.name: list(prefix)})
+
+
+def _assignment_key(assigned: dict) -> str:
+    """A key for a partial assignment (markers and open lists spelled apart from plain values)."""
+    def spell(value):
+        if isinstance(value, OpenList):
+            return {"open": [spell(v) for v in value]}
+        if isinstance(value, _Marker):
+            return {"marker": value.name}
+        if isinstance(value, list):
+            return [spell(v) for v in value]
+        return value
+    return json.dumps({k: spell(v) for k, v in sorted(assigned.items())}, sort_keys=True)
 
 
 def _is_list(schema) -> bool:
