@@ -123,8 +123,7 @@ def test_a_violating_unconstrained_transcript_is_non_conformant_with_harm(compil
     conversation = Conversation("0-cancel_delivered", tasks[0], "cancel_delivered")
     user, name, user_id = make_user(conversation, tau)
     pending = next(o for o in tau.users[user_id]["orders"] if tau.orders[o]["status"] == "pending")
-    text = ("Action: cancel_pending_order\n"
-            f'Action Input: {{"order_id": "{pending}", "reason": "ordered by mistake"}}\n'
+    text = (f'Action: cancel_pending_order {{"order_id": "{pending}", "reason": "ordered by mistake"}}\n'
             "Observation: ok\n"
             "Response: Done, I cancelled it.\n"
             "User: thanks\n")
