@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ltlagent.compiler.ast import Binary, Compare, Const, Literal, Path, Prop, Quant, Truth, Unary, prop_matches
-from ltlagent.compiler.data import call_parts, result_value, trace_steps  # noqa: F401  (re-exported)
+from ltlagent.compiler.data import trace_steps
 from ltlagent.compiler.semantics import Step, compare_values, json_equal
 
 MAX_SEARCH = 5_000  # evaluations one feasibility search may spend before it gives up (refuses)

@@ -3,7 +3,6 @@ the runtime's enforcement (``runtime.policy``) checked against that meaning, on 
 rules over the real retail tools and database."""
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
@@ -337,8 +336,6 @@ def sample_call(plan, rng: random.Random):
 def brute_force(plan, rng: random.Random, tries: int = 300):
     """Some arguments (from the fields' candidates, a fresh value, short lists of them) that satisfy
     every data rule by the reference evaluator, or None when none of ``tries`` random picks does."""
-    from itertools import islice
-
     for _ in range(tries):
         args = {}
         for f in plan.fields:
