@@ -176,7 +176,7 @@ def _resolve(f: Formula, scope: Scope) -> Formula:
     if isinstance(f, Binary):
         return replace(f, left=_resolve(f.left, scope), right=_resolve(f.right, scope))
     if isinstance(f, Truth):
-        kind = _path_type(f.term, scope, current_ok=True)
+        kind = _path_type(f.term, scope)
         if kind.kind not in ("boolean", "any"):
             raise SpecSemanticError(f"{f.term} is {kind}, not a truth value", f.span,
                                     "compare it: e.g. == \"...\"")
@@ -239,21 +239,6 @@ def _resolve_value_quant(q: Quant, scope: Scope) -> Formula:
     return replace(q, ranges=(path,), body=_resolve(q.body, scope.bind_values(q.var, element)))
 
 
-def _path_info(path: Path, scope: Scope):
-    """(Type, sub-schema or None, root schema) of a path."""
-    root = path.root
-    if root in scope.values:
-        kind, node, schema_root = scope.values[root]
-        if node is not None:
-            return _walk_schema(path, path.parts, node, schema_root)
-        return _walk_type(path, path.parts, kind), None, None
-    if root in scope.calls:
-        _call_path_type(path, scope.calls[root], scope.spec, current=False)
-        return _call_path_info(path, scope.calls[root], scope.spec, current=False)
-    kind = _path_type(path, scope, current_ok=True)
-    return _call_path_info(path, _current_tools(root, scope.spec), scope.spec, current=True)
-
-
 def _range_tools(prop: Prop, spec) -> list:
     """The tools a quantifier range names: ``seg.tool`` (one letter of a call segment) or ``seg`` (any
     call of a call segment)."""
@@ -274,19 +259,25 @@ def _current_tools(root: str, spec) -> list:
     return list(spec.segment(root).options)
 
 
-def _path_type(path: Path, scope: Scope, current_ok: bool) -> Type:
+def _path_type(path: Path, scope: Scope) -> Type:
     """The Type of a path; raises SpecSemanticError for an unknown root, field or tool schema."""
+    return _path_info(path, scope)[0]
+
+
+def _path_info(path: Path, scope: Scope):
+    """(Type, sub-schema or None, root schema) of a path; raises SpecSemanticError for an unknown root,
+    field or tool schema."""
     spec, root = scope.spec, path.root
     if root in scope.values:
         kind, node, schema_root = scope.values[root]
         if node is not None:
-            return _walk_schema_type(path, path.parts, node, schema_root)
-        return _walk_type(path, path.parts, kind)
+            return _walk_schema(path, path.parts, node, schema_root)
+        return _walk_type(path, path.parts, kind), None, None
     if root in scope.calls:
-        return _call_path_type(path, scope.calls[root], spec, current=False)
+        return _call_path_info(path, scope.calls[root], spec, current=False)
     names = {s.name: s for s in spec.segments}
     if root == THIS or (root in names and names[root].content.kind == "call"):
-        return _call_path_type(path, _current_tools(root, spec), spec, current=True)
+        return _call_path_info(path, _current_tools(root, spec), spec, current=True)
     if root in names:
         raise SpecSemanticError(f"{root!r} is not a call segment, so it has no data", path.span,
                                 "data terms start at a call segment, 'this' or a quantified variable")
@@ -297,7 +288,9 @@ def _path_type(path: Path, scope: Scope, current_ok: bool) -> Type:
                             _suggest(root, known, "known here"))
 
 
-def _call_path_type(path: Path, tools, spec, current: bool) -> Type:
+def _call_path_info(path: Path, tools, spec, current: bool):
+    """(Type, sub-schema, root) of a call path (the sub-schema of the first tool declaring it); raises
+    SpecSemanticError for a path no tool here declares, or the current call's result."""
     if not path.parts or path.parts[0] not in CALL_FIELDS:
         got = path.parts[0] if path.parts else "nothing"
         raise SpecSemanticError(f"after a call comes one of {', '.join(CALL_FIELDS)}; got {got!r}", path.span)
@@ -308,14 +301,6 @@ def _call_path_type(path: Path, tools, spec, current: bool) -> Type:
     if head in ("ok", "tool"):
         if rest:
             raise SpecSemanticError(f".{head} has no fields", path.span)
-        return Type("boolean" if head == "ok" else "string")
-    return _call_path_info(path, tools, spec, current)[0]
-
-
-def _call_path_info(path: Path, tools, spec, current: bool):
-    """(Type, sub-schema, root) of a call path (the sub-schema of the first tool declaring it)."""
-    head, rest = path.parts[0], path.parts[1:]
-    if head in ("ok", "tool"):
         return Type("boolean" if head == "ok" else "string"), None, None
     declared = [t for t in tools if _tool_schema(spec, t, head, path) is not None]
     found, nodes, problems = [], [], []
@@ -401,7 +386,7 @@ def _literal_type(lit: Literal) -> Type:
 
 
 def _term_type(term, scope: Scope) -> Type:
-    return _literal_type(term) if isinstance(term, Literal) else _path_type(term, scope, current_ok=True)
+    return _literal_type(term) if isinstance(term, Literal) else _path_type(term, scope)
 
 
 def _compatible(a: Type, b: Type) -> bool:

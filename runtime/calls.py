@@ -14,7 +14,7 @@ import re
 
 from ltlagent.compiler.content import call_opening, call_rest_regex, call_separators, json_regex
 from .index import IndexStore, TokenTrie
-from .policy import OTHER, Policy, history, literal, literal_regex, string_except
+from .policy import OTHER, history, literal, literal_regex, string_except
 
 DEFAULT_CALL_TOKENS = 256
 PIECE_CACHE = 1024  # value-piece indexes kept in memory per decoder (value sets change every step)
@@ -49,7 +49,7 @@ def write_call(run, segment, content, letters: list[str], tag_tokens: int):
     run.pieces.append(opening)
     run.emit("text", opening)
     letter = f"{segment.name}.{tool}"
-    plan = run.plans.get(letter) or Policy(d.spec).plan(history(d.spec, run.records), letter, tool)
+    plan = run.plans.get(letter) or run.policy.plan(history(d.spec, run.records), letter, tool)
     budget = _budget(run, segment, letter, tag_tokens) - len(fed)
     writer = _Writer(run, plan, call_separators(d.spec.tool(tool), segment.end), budget)
     writer.write()
@@ -72,6 +72,8 @@ class _Writer:
 
     def __init__(self, run, plan, separators: list[str], budget: int):
         self.run, self.plan, self.separators, self.budget = run, plan, separators, budget
+        counts = [2 + len(run.d.vocab.encode(s)) for s in separators]
+        self.reserves = [sum(counts[k + 1:]) for k in range(len(separators))]  # tokens kept for the later pieces
         self.assigned: dict = {}
         self.text, self.tokens, self.forced = "", 0, 0
 
@@ -123,7 +125,7 @@ class _Writer:
         tokens), after the current one, before the rest of the call."""
         d = self.run.d
         k = self.current
-        reserve = sum(2 + len(d.vocab.encode(s)) for s in self.separators[k + 1:])
+        reserve = self.reserves[k]
         longest = max((len(d.vocab.encode(literal(c))) for c in self.plan.fields[k].candidates), default=4)
         need = 2 * (len(d.vocab.encode(", ")) + max(longest, 4)) + len(d.vocab.encode("]" + sep))
         return self.budget - self.tokens - reserve > need
@@ -135,8 +137,7 @@ class _Writer:
         d = self.run.d
         constraint = _piece_constraint(d, regex)
         need = constraint.min_tokens
-        reserve = sum(2 + len(d.vocab.encode(s)) for s in self.separators[k + 1:])
-        budget = max(need, self.budget - self.tokens - reserve)
+        budget = max(need, self.budget - self.tokens - self.reserves[k])
         piece = _Content(constraint=constraint, min_tokens=need, end="")
         ids, forced = self.run.steps.content(piece, budget)
         self.tokens += len(ids)
