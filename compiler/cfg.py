@@ -214,6 +214,28 @@ def json_bnf(schema_text: str, end: str) -> Bnf:
     Raises ContentError for keywords this translation does not support."""
     schema = json.loads(schema_text)
     b = _Builder()
+    return b.body(_json_values(b, schema)(schema), end)
+
+
+def piece_bnf(prefix: str, branches) -> Bnf:
+    """The BNF of a call argument's piece: the regex ``prefix`` (may be empty), then one of ``branches``,
+    each (value, after) where value is ``("regex", R)`` or ``("schema", SUB, ROOT)`` (a JSON value of
+    SUB, its refs resolved in ROOT) and after a regex of what follows it (may be empty). Raises
+    ContentError for schemas the translation does not support."""
+    b = _Builder()
+    head = (b.terminal(prefix),) if prefix else ()
+    alts = []
+    for value, after in branches:
+        if value[0] == "schema":
+            first = (_json_values(b, value[2])(value[1]),)
+        else:
+            first = (b.terminal(value[1]),) if value[1] else ()
+        alts.append(head + first + ((b.terminal(after),) if after else ()))
+    return Bnf({START: tuple(alts), **b.rules}, dict(b.terminals))
+
+
+def _json_values(b: "_Builder", schema):
+    """The function that adds to ``b`` the rule of a schema node's JSON values (refs in ``schema``)."""
     sp = b.rule([(b.literal(" "),), ()])
     comma = b.rule([(b.literal(","), sp)])
     colon = b.rule([(b.literal(":"), sp)])
@@ -326,7 +348,7 @@ def json_bnf(schema_text: str, end: str) -> Bnf:
     def _refuse(why: str):
         raise ContentError(f"recursive JSON Schemas: {why} is not supported")
 
-    return b.body(value(schema), end)
+    return value
 
 
 # -- which content is context-free, and can it be decoded ----------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .ast import Formula, Prop, formula_props, letter_segment, pattern_props
 from .errors import SpecSemanticError
@@ -234,3 +234,24 @@ def check_calls(spec) -> None:
                     isinstance(schema.get("properties", {}), dict)):
                 raise SpecSemanticError(f"tool {name!r} needs 'parameters': a JSON Schema of an object (its "
                                         f"arguments), since call segment {segment.name!r} calls it", tool.span)
+            problem = _argument_problem(tool)
+            if problem:
+                raise SpecSemanticError(f"tool {name!r}: {problem}", tool.span)
+
+
+def _argument_problem(tool) -> Optional[str]:
+    """Why the runtime could not write some argument of ``tool`` (or a list argument's elements), or None."""
+    from .cfg import grammar_problem, piece_bnf
+    from .content import ContentError, argument_schemas, value_language
+
+    for field, sub, root in argument_schemas(tool):
+        items = sub.get("items") if sub.get("type") == "array" and isinstance(sub.get("items"), dict) else None
+        for schema in [sub] + ([items] if items is not None else []):
+            try:
+                language = value_language(schema, root)
+            except ContentError as err:
+                return f"argument {field!r}: {err}"
+            problem = grammar_problem(piece_bnf("", [(language, "")])) if language[0] == "schema" else None
+            if problem:
+                return f"argument {field!r}: the runtime cannot decode its schema: {problem}"
+    return None

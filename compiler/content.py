@@ -185,25 +185,88 @@ def call_separators(tool, end: str) -> list[str]:
     return [f', "{n}": ' for n in names[1:]] + ([f"}}{end}"] if names else [])
 
 
-def call_rest_regex(tool, end: str) -> str:
-    """The regex of a call after its opening (see ``call_opening``): each argument under its schema,
-    then its separator; empty for a tool without parameters (the opening wrote it all, END included)."""
+def argument_schemas(tool) -> list[tuple[str, dict, dict]]:
+    """(name, schema, root) of each argument of ``tool``, in order: the property's schema and the
+    tool's whole ``parameters`` schema, in which its ``$ref`` s resolve."""
     import json
 
-    props = _properties(tool)
-    if not props:
-        return ""
-    return "".join(f"(?:{json_regex(json.dumps(sub))}){re.escape(sep)}"
-                   for sub, sep in zip(props.values(), call_separators(tool, end)))
+    root = json.loads(tool.parameters) if tool.parameters else {}
+    return [(name, sub if isinstance(sub, dict) else {}, root) for name, sub in _properties(tool).items()]
 
 
-def call_regex(spec, segment) -> str:
-    """``" " + NAME {arguments}`` + END for any tool the call segment may call: the text a decoded call
-    matches (used to check transcripts and few-shot examples)."""
-    branches = []
-    for name in segment.options:
-        tool = spec.tool(name)
-        opening = call_opening(tool)
-        tail = call_rest_regex(tool, segment.end) if _properties(tool) else re.escape(segment.end)
-        branches.append(re.escape(opening) + tail)
-    return "(?:" + "|".join(branches) + ")"
+_SCALARS = ("string", "number", "integer", "boolean", "null")
+
+
+def value_language(schema: dict, root: dict) -> tuple:
+    """How one JSON value under ``schema`` (refs resolved in ``root``) is decoded: ``("regex", R)`` for a
+    scalar, and for a structure the grammar translation does not support (outlines-core, as for json
+    content); ``("schema", schema, root)`` for other structures (a llguidance grammar: recursion
+    included). Raises ContentError when neither can decode it."""
+    import json
+
+    text = json.dumps(schema)
+    if isinstance(schema.get("type"), str) and schema["type"] in _SCALARS and "$ref" not in schema \
+            and "anyOf" not in schema:
+        return ("regex", _scalar_regex(text))
+    return _structure_language(text, json.dumps(root))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scalar_regex(schema_text: str) -> str:
+    return json_regex(schema_text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _structure_language(schema_text: str, root_text: str) -> tuple:
+    import json
+
+    from .cfg import json_is_recursive, piece_bnf
+
+    schema, root = json.loads(schema_text), json.loads(root_text)
+    try:
+        piece_bnf("", [(("schema", schema, root), "")])
+        return ("schema", schema, root)
+    except ContentError as err:
+        standalone = {**schema, **{k: root[k] for k in ("$defs", "definitions") if k in root and k not in schema}}
+        if '"$ref": "#"' in schema_text or json_is_recursive(json.dumps(standalone)):
+            raise ContentError(f"a recursive argument schema must use what the grammar translation supports: {err}") from None
+        return ("regex", json_regex(json.dumps(standalone)))
+
+
+def call_problem(spec, segment, content: str) -> Optional[str]:
+    """Why ``content`` is not one call the call segment may write, or None: ``NAME {"a": V, …}`` with
+    every argument of the tool in its parameters' order, separated as ``call_separators`` says, and
+    the arguments valid under the tool's ``parameters`` (jsonschema)."""
+    import json
+
+    import jsonschema
+
+    name = content.split(" ", 1)[0]
+    if name not in segment.options:
+        return f"{name!r} is not a tool {segment.name!r} may call ({', '.join(segment.options)})"
+    tool = spec.tool(name)
+    text, pos = " " + content + segment.end, 0
+    opening = call_opening(tool)
+    if not text.startswith(opening):
+        return f"the call {content[:60]!r} does not start {opening.strip()!r}"
+    pos, args = len(opening), {}
+    separators = call_separators(tool, segment.end)
+    decoder = json.JSONDecoder()
+    for (field, _, _), sep in zip(argument_schemas(tool), separators):
+        try:
+            args[field], pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            return f"argument {field!r} of the call is not JSON: {err.msg} at {content[:60]!r}"
+        if not text.startswith(sep, pos):
+            return f"after argument {field!r}, the call must go on with {sep!r}"
+        pos += len(sep)
+    if not _properties(tool) and text[pos:] != segment.end:
+        return f"a call of {name!r} is written {opening.strip()!r}: it takes no arguments"
+    if pos != len(text) and _properties(tool):
+        return f"the call {content[:60]!r} goes on after its arguments"
+    schema = json.loads(tool.parameters) if tool.parameters else {}
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(args))
+    if error is not None:
+        where = "".join(f"[{p!r}]" for p in error.absolute_path)
+        return f"the arguments of {name!r} do not meet its parameters' schema: {where} {error.message}".replace(":  ", ": ")
+    return None

@@ -298,6 +298,11 @@ def _call_path_info(path: Path, tools, spec, current: bool):
     if current and head in ("result", "ok"):
         raise SpecSemanticError(f"the {head} of the call being written is not known yet", path.span,
                                 "rules read the results of earlier calls: quantify over them")
+    if current and head == "args" and _inside_argument(rest):
+        raise SpecSemanticError("a rule can compare the call being written as a whole (this.args), an argument "
+                                "(this.args.F) or a list argument's elements (this.args.F[*], this.args.F[N]), not "
+                                "parts of them: each argument is written as one value", path.span,
+                                "declare the parts as arguments of their own")
     if head in ("ok", "tool"):
         if rest:
             raise SpecSemanticError(f".{head} has no fields", path.span)
@@ -322,6 +327,11 @@ def _call_path_info(path: Path, tools, spec, current: bool):
     kinds = {(t.kind, t.many) for t in found}
     kind = found[0] if len(kinds) == 1 else Type("any", many=any(t.many for t in found))
     return kind, nodes[0][0], nodes[0][1]
+
+
+def _inside_argument(parts) -> bool:
+    """Whether the path parts after ``args`` reach inside one argument value or list element."""
+    return len(parts) > 2 or (len(parts) == 2 and not (parts[1] == "*" or isinstance(parts[1], int)))
 
 
 def _tool_schema(spec, tool: str, head: str, path: Path) -> Optional[str]:

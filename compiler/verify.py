@@ -134,7 +134,9 @@ def content_problem(segment: Segment, content: str, spec=None) -> Optional[str]:
     content is checked when ``spec``, which declares its tools, is given)."""
     kind, value = segment.content.kind, segment.content.value
     if kind == "call" and spec is not None:
-        return _call_problem(spec, segment, content)
+        from .content import call_problem
+
+        return call_problem(spec, segment, content)
     if kind == "regex" and re.fullmatch(value, content) is None:
         return f"content {content!r} does not match the regex {value!r}"
     if kind == "grammar":
@@ -239,18 +241,6 @@ def _literal_examples(source) -> list:
         end = source.offset(node.end_lineno, node.end_col_offset + 1)
         examples.append((node.value, embed(source, node.value, start, end)))
     return examples
-
-
-def _call_problem(spec, segment: Segment, content: str) -> Optional[str]:
-    from .content import call_regex
-
-    name = content.split(" ", 1)[0]
-    if name not in segment.options:
-        return f"{name!r} is not a tool {segment.name!r} may call ({', '.join(segment.options)})"
-    if re.fullmatch(call_regex(spec, segment), " " + content + segment.end) is None:
-        return (f"the call {content[:60]!r} is not written NAME {{arguments}} with the arguments of {name!r} "
-                "in its parameters' order")
-    return None
 
 
 def _data_violation(spec, pieces, where) -> Optional[Violation]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 
-from ltlagent.compiler.content import call_opening, call_rest_regex, call_separators, json_regex
+from ltlagent.compiler.content import argument_schemas, call_opening, call_separators, value_language
 from .index import IndexStore, TokenTrie
-from .policy import OTHER, history, literal, literal_regex, string_except
+from .policy import OTHER, history, integer_except, literal, literal_regex, plain_number, plain_string, string_except
 
 DEFAULT_CALL_TOKENS = 256
 PIECE_CACHE = 1024  # value-piece indexes kept in memory per decoder (value sets change every step)
@@ -25,16 +25,15 @@ def call_content(decoder, segment, indexes: IndexStore):
     and the fewest tokens of the rest of the call (for the budget plan)."""
     from .decode import _Content
 
+    decoder.piece_store = IndexStore(indexes.vocabulary, indexes.vocabulary_hash, None)
     option_ids, rest_min = {}, {}
     for name in segment.options:
         tool = decoder.spec.tool(name)
-        opening = call_opening(tool) + ("" if call_separators(tool, segment.end) else segment.end)
+        separators = call_separators(tool, segment.end)
+        opening = call_opening(tool) + ("" if separators else segment.end)
         option_ids[name] = decoder.vocab.encode(opening)
-        rest = call_rest_regex(tool, segment.end)
-        if rest:
-            paths = indexes.paths(rest, decoder.vocab.eos_id)
-            rest_min[name] = paths.dist[indexes.get(rest).get_initial_state()]
-    decoder.piece_store = IndexStore(indexes.vocabulary, indexes.vocabulary_hash, None)
+        rest_min[name] = sum(_piece_constraint(decoder, "", [(value_language(sub, root), re.escape(sep))]).min_tokens
+                             for (_, sub, root), sep in zip(argument_schemas(tool), separators))
     return _Content(option_ids=option_ids, min_tokens=min(len(v) for v in option_ids.values()),
                     end=segment.end, rest_min=rest_min)
 
@@ -84,25 +83,25 @@ class _Writer:
                 self.assigned[field.name] = self.write_list(field, sep, k)
             else:
                 allowed, other = self.plan.scalar_choice(self.assigned, field)
-                regex = _value_regex(field, allowed, other) + re.escape(sep)
-                self.assigned[field.name] = json.loads(self.piece(regex, k)[: len(self.last) - len(sep)])
+                text = self.piece("", [(_value_language(field, self.plan.schema, allowed, other), re.escape(sep))], k)
+                self.assigned[field.name] = json.loads(text[: len(text) - len(sep)])
 
     def write_list(self, field, sep: str, k: int) -> list:
         prefix: list = []
         while True:
             allowed, other = self.plan.element_choice(self.assigned, field, prefix)
-            branches = [re.escape(literal(c)) + ends for c in allowed
+            branches = [(("regex", re.escape(literal(c))), ends) for c in allowed
                         if (ends := self.delimiters(field, prefix + [c], sep))]
             if other and (ends := self.delimiters(field, prefix + [OTHER], sep)):
-                branches.append(_element_regex(field, allowed) + ends)
+                branches.append((_element_language(field, self.plan.schema, allowed), ends))
             if not prefix and self.plan.may_end(self.assigned, field, []):
-                branches.append(re.escape("]" + sep))
+                branches.append((("regex", ""), re.escape("]" + sep)))
             if not branches:
                 from .decode import DecodeError
 
                 raise DecodeError(f"no element of {field.name!r} keeps the data rules after {prefix!r}: the call "
                                   "cannot be completed (the rules leave no way on)")
-            text = self.piece((r"\[" if not prefix else "") + "(" + "|".join(branches) + ")", k)
+            text = self.piece(r"\[" if not prefix else "", branches, k)
             body = text[1:] if not prefix else text
             if body.endswith("]" + sep):
                 value = body[: len(body) - len(sep) - 1]
@@ -111,13 +110,13 @@ class _Writer:
 
     def delimiters(self, field, prefix: list, sep: str) -> str:
         """The regex of what may follow the element that ends ``prefix``: ``, `` when one more element
-        can still be allowed and the budget leaves room for it, ``]`` + ``sep`` when the list may end
-        there; "" when neither."""
+        can still be allowed and the budget leaves room for it (a list that may not end yet goes on
+        while any budget is left), ``]`` + ``sep`` when the list may end there; "" when neither."""
         ends = [re.escape("]" + sep)] if self.plan.may_end(self.assigned, field, prefix) else []
         most = field.schema.get("maxItems")
-        if (most is None or len(prefix) < most) and (not ends or self.room_for_more(sep)):
-            if self.plan.may_continue(self.assigned, field, prefix):
-                ends.insert(0, re.escape(", "))
+        room = self.room_for_more(sep) or (not ends and self.tokens < self.budget)  # never past the budget
+        if (most is None or len(prefix) < most) and room and self.plan.may_continue(self.assigned, field, prefix):
+            ends.insert(0, re.escape(", "))
         return "(" + "|".join(ends) + ")" if ends else ""
 
     def room_for_more(self, sep: str) -> bool:
@@ -130,12 +129,13 @@ class _Writer:
         need = 2 * (len(d.vocab.encode(", ")) + max(longest, 4)) + len(d.vocab.encode("]" + sep))
         return self.budget - self.tokens - reserve > need
 
-    def piece(self, regex: str, k: int) -> str:
-        """Decode one piece under ``regex`` within what the budget leaves for the pieces after it."""
+    def piece(self, prefix: str, branches: list, k: int) -> str:
+        """Decode one piece (see ``_piece_constraint``) within what the budget leaves for the pieces
+        after it."""
         from .decode import _Content
 
         d = self.run.d
-        constraint = _piece_constraint(d, regex)
+        constraint = _piece_constraint(d, prefix, branches)
         need = constraint.min_tokens
         budget = max(need, self.budget - self.tokens - self.reserves[k])
         piece = _Content(constraint=constraint, min_tokens=need, end="")
@@ -147,38 +147,53 @@ class _Writer:
         return self.last
 
 
-def _piece_constraint(d, regex: str):
-    """The outlines-core constraint of a value piece, kept per decoder (at most PIECE_CACHE of them:
-    the value sets change every step)."""
-    from .masks import RegexConstraint
+def _piece_constraint(d, prefix: str, branches: list):
+    """The constraint of a value piece: the regex ``prefix``, then one of ``branches`` (value language
+    as ``value_language`` gives it, regex of what follows). One outlines-core regex when every value is
+    a regex, else a llguidance grammar (``compiler.cfg.piece_bnf``). Kept per decoder (at most
+    PIECE_CACHE of them: the value sets change every step)."""
+    from ltlagent.compiler.cfg import piece_bnf
+
+    from .masks import GrammarConstraint, RegexConstraint
 
     cache = d.__dict__.setdefault("piece_constraints", {})
-    if regex not in cache:
+    key = json.dumps([prefix, branches])
+    if key not in cache:
         if len(cache) >= PIECE_CACHE:
             cache.clear()
             d.piece_store.memory.clear()
-        store = d.piece_store
-        cache[regex] = RegexConstraint(store.get(regex), store.paths(regex, d.vocab.eos_id), regex,
-                                       d.vocab.eos_id, d.ops)
-    return cache[regex]
+        if all(value[0] == "regex" for value, _ in branches):
+            regex = prefix + "(?:" + "|".join(f"(?:{value[1]}){after}" for value, after in branches) + ")"
+            store = d.piece_store
+            cache[key] = RegexConstraint(store.get(regex), store.paths(regex, d.vocab.eos_id), regex,
+                                         d.vocab.eos_id, d.ops)
+        else:
+            cache[key] = GrammarConstraint(piece_bnf(prefix, branches), d.vocab, d.ops)
+    return cache[key]
 
 
-def _value_regex(field, allowed: list, other: bool) -> str:
+def _value_language(field, root: dict, allowed: list, other: bool) -> tuple:
     """The values on offer for a scalar field: the allowed candidates, and when any other value is
     allowed too, the field's schema less the candidates that are not allowed."""
     excluded = [c for c in field.candidates if not any(c == a for a in allowed)]
     if other and not excluded:
-        return f"(?:{json_regex(json.dumps(field.schema))})"
-    if other and field.schema.get("type") == "string" and set(field.schema) <= {"type", "description"} \
-            and all(isinstance(c, str) for c in excluded):
-        return "(?:" + "|".join([string_except(excluded)] + ([literal_regex(allowed)] if allowed else [])) + ")"
-    return literal_regex(allowed)  # sound: only the values known to keep the rules
+        return value_language(field.schema, root)
+    spelled = literal_regex(allowed) if allowed else None
+    if other and plain_string(field.schema) and all(isinstance(c, str) for c in excluded):
+        return ("regex", "|".join(filter(None, [string_except(excluded), spelled])))
+    if other and plain_number(field.schema):  # then any integer but the excluded ones (sound, not complete)
+        return ("regex", "|".join(filter(None, [integer_except(excluded), spelled])))
+    if not allowed:
+        from .decode import DecodeError
+
+        raise DecodeError(f"no value of {field.name!r} keeps the data rules: the call cannot be completed")
+    return ("regex", literal_regex(allowed))  # sound: only the values known to keep the rules
 
 
-def _element_regex(field, allowed: list) -> str:
-    """Any element other than the candidates that are not allowed (see ``_value_regex``)."""
+def _element_language(field, root: dict, allowed: list) -> tuple:
+    """Any element other than the candidates that are not allowed (see ``_value_language``)."""
     items = field.schema.get("items", {}) if isinstance(field.schema.get("items"), dict) else {}
     from .policy import FieldInfo
 
-    inner = FieldInfo(field.name, items, False, field.candidates)
-    return _value_regex(inner, allowed, True)
+    inner = FieldInfo(field.name, items, False, field.candidates, field.other)
+    return _value_language(inner, root, allowed, True)

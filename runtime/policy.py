@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ltlagent.compiler.ast import Binary, Compare, Const, Literal, Path, Prop, Quant, Truth, Unary, prop_matches
@@ -40,6 +40,7 @@ class _Marker:
 
 
 UNKNOWN, OTHER = _Marker("UNKNOWN"), _Marker("OTHER")
+READS_INSIDE = ("reads inside",)  # the probe's note of the fields whose values' parts the rules read
 
 
 class OpenList(list):
@@ -272,7 +273,9 @@ def _walk(value, parts) -> list:
         nxt = []
         for v in values:
             if isinstance(v, _Marker):
-                nxt.append(v if not isinstance(v, Probe) else UNKNOWN)
+                if isinstance(v, Probe):  # a rule reads inside this field's values: no OTHER for it
+                    v.notes.setdefault(READS_INSIDE, set()).add(v.field)
+                nxt.append(UNKNOWN)  # a part of a value not known (OTHER: only that it is no candidate)
             elif part == "*":
                 nxt.extend(v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else [])
                 if isinstance(v, OpenList):
@@ -427,6 +430,38 @@ class FieldInfo:
     schema: dict
     is_list: bool
     candidates: list
+    other: bool = True  # whether a value (list: an element) that is no candidate may be written
+    lists: list = field(default_factory=list)  # a list field: whole lists the rules compare it with
+
+
+def settle(f: FieldInfo, read_inside: bool = False) -> None:
+    """Make a field's domain one the writer can spell and the judge can decide: a finite schema's values
+    (enum, const, boolean, null) are its candidates and there is no OTHER; a value other than the
+    candidates, when some of them may be excluded, is spelled only for plain strings (``string_except``)
+    and numbers (``integer_except``: then integers only), so another schema gets OTHER only when it has
+    no candidates; and never when the rules read parts of the field's values (``read_inside``: OTHER's
+    parts are unknown)."""
+    schema = f.schema
+    if f.is_list:
+        schema = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+    finite = _finite_values(schema)
+    if finite is not None:
+        f.candidates, f.other = finite, False
+    else:
+        f.other = not read_inside and (plain_string(schema) or plain_number(schema) or not f.candidates)
+
+
+def _finite_values(schema: dict) -> Optional[list]:
+    if "enum" in schema and isinstance(schema["enum"], list):
+        return list(schema["enum"])
+    if "const" in schema:
+        return [schema["const"]]
+    return {"boolean": [True, False], "null": [None]}.get(schema.get("type"))
+
+
+def plain_string(schema: dict) -> bool:
+    """A string schema with no constraint but its type (so any other string is a valid value)."""
+    return schema.get("type") == "string" and set(schema) <= {"type", "description", "title"}
 
 
 class CallPlan:
@@ -439,13 +474,14 @@ class CallPlan:
                        for name, sub in props.items()]
         self.budget_left = MAX_SEARCH
         self.answers: dict = {}  # exists() per assignment: the writer asks the same questions again
-        if policy.formulas:
-            self._probe()
+        inside = self._probe() if policy.formulas else set()
+        for f in self.fields:
+            settle(f, f.name in inside)
 
     def _step(self, args: dict) -> list[Step]:
         return self.past + [Step(self.letter, {"tool": self.tool, "args": args})]
 
-    def _probe(self) -> None:
+    def _probe(self) -> set:
         notes: dict = {}
         args = {f.name: ([Probe(f.name, notes)] if f.is_list else Probe(f.name, notes)) for f in self.fields}
         self.policy.judge.probe(self._step(args))
@@ -454,15 +490,17 @@ class CallPlan:
             found = notes.get(f.name, [])
             f.candidates = [v for v in found if not (f.is_list and isinstance(v, list))] if f.is_list else found
             f.lists = [v for v in found if isinstance(v, list)] if f.is_list else []
+        return notes.get(READS_INSIDE, set())
 
     def _judge(self, args: dict):
         self.budget_left -= 1
         return self.policy.judge.value(self._step(args))
 
     def _domain(self, f: FieldInfo) -> list:
+        other = [OTHER] if f.other else []
         if not f.is_list:
-            return list(f.candidates) + [OTHER]
-        return [[]] + [[c] for c in f.candidates] + [[OTHER]] + [list(v) for v in f.lists] + [OpenList()]
+            return list(f.candidates) + other
+        return [[]] + [[c] for c in f.candidates + other] + [list(v) for v in f.lists] + [OpenList()]
 
     def exists(self, assigned: dict) -> bool:
         """Whether the fields not in ``assigned`` have values making every rule true (a search over the
@@ -498,7 +536,7 @@ class CallPlan:
     def scalar_choice(self, assigned: dict, f: FieldInfo):
         """(allowed candidates, whether a non-candidate value is allowed) for scalar field ``f``."""
         allowed = [c for c in f.candidates if self.exists({**assigned, f.name: c})]
-        return allowed, self.exists({**assigned, f.name: OTHER})
+        return allowed, f.other and self.exists({**assigned, f.name: OTHER})
 
     def element_choice(self, assigned: dict, f: FieldInfo, prefix: list):
         """(allowed candidates, whether a non-candidate is allowed) for the next element of list field
@@ -509,12 +547,12 @@ class CallPlan:
         def ok(value) -> bool:
             return self.exists({**assigned, f.name: prefix + [value]}) or \
                 (room and self.exists({**assigned, f.name: OpenList(prefix + [value])}))
-        return [c for c in f.candidates if ok(c)], ok(OTHER)
+        return [c for c in f.candidates if ok(c)], f.other and ok(OTHER)
 
     def may_continue(self, assigned: dict, f: FieldInfo, prefix: list) -> bool:
         """Whether some element may follow ``prefix`` (see ``element_choice``; stops at the first)."""
         room = f.schema.get("maxItems") is None or len(prefix) + 1 < f.schema["maxItems"]
-        for value in list(f.candidates) + [OTHER]:
+        for value in list(f.candidates) + ([OTHER] if f.other else []):
             if self.exists({**assigned, f.name: prefix + [value]}) or \
                     (room and self.exists({**assigned, f.name: OpenList(prefix + [value])})):
                 return True
@@ -582,3 +620,41 @@ def _trie_complement(node: dict) -> str:
     for unit in units:
         branches.append(re.escape(unit) + _trie_complement(node[unit]))
     return "(" + "|".join(branches) + ")"
+
+
+def plain_number(schema: dict) -> bool:
+    """An integer or number schema with no constraint but its type."""
+    return schema.get("type") in ("integer", "number") and set(schema) <= {"type", "description", "title"}
+
+
+def integer_except(excluded: list) -> str:
+    """A regex of the integers other than the ``excluded`` numbers, each written one way (``0`` or
+    ``-?[1-9][0-9]*``): built on the excluded integers' trie of digits, so none of them matches (a
+    non-integral excluded number matches no integer anyway)."""
+    trie: dict = {}
+    for value in excluded:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+            node = trie
+            for char in str(int(value)):
+                node = node.setdefault(char, {})
+            node[None] = True
+    return _integer_complement(trie, "") or "(?!)"  # never None: there are infinitely many integers
+
+
+def _integer_complement(node: dict, prefix: str) -> str:
+    """Integers (as above) starting with ``prefix`` that are not exactly a word of the trie at ``node``."""
+    branches = [""] if prefix not in ("", "-") and None not in node else []
+    nexts = "-0123456789" if prefix == "" else "123456789" if prefix == "-" else "" if prefix == "0" else "0123456789"
+    off = [c for c in nexts if c not in node]
+    if "-" in off:
+        branches.append("-[1-9][0-9]*")
+    if "0" in off and prefix == "":
+        branches.append("0")
+    digits = "".join(c for c in off if c.isdigit() and (c != "0" or prefix != ""))
+    if digits:
+        branches.append(f"[{digits}][0-9]*")
+    for char in (c for c in nexts if c in node):
+        rest = _integer_complement(node[char], prefix + char)
+        if rest is not None:
+            branches.append(re.escape(char) + rest)
+    return "(" + "|".join(branches) + ")" if branches else None

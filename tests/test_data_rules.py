@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import ltlagent
 from ltlagent.compiler.errors import SpecError
@@ -16,6 +17,7 @@ from ltlagent.compiler.ltl import format_formula, parse_formula
 from ltlagent.compiler.semantics import Step, holds, holds_at
 
 from paths import SPECS
+from tiers import examples
 
 SHOP = textwrap.dedent("""\
     name: shop
@@ -107,6 +109,7 @@ ERRORS = [
     ("G(once action.lookup)", "can be false at 'user'", None),
     ("G(action.refund -> exists o in action.lookup: o.result.status == this.args.amount)",
      "type mismatch: o.result.status is string, this.args.amount is number", None),
+    ('G(action.refund -> this.args.method.bank == "x")', "not parts of them", "this.args.method.bank"),
 ]
 
 
@@ -495,3 +498,111 @@ def embedded_tokenizer_runtime():
 
     tokenizer, _name, eos = models.load_tokenizer(None)
     return Runtime.for_tokenizer(tokenizer, eos[0]), tokenizer
+
+
+# -- nested and recursive arguments -------------------------------------------------------------------
+
+def garden():
+    from test_decode import EXTRA
+
+    return ltlagent.load(EXTRA["data-nested-calls"])
+
+
+def test_a_nested_call_is_checked_against_its_tools_schema():
+    from ltlagent.compiler.content import call_problem
+
+    spec = garden()
+    action = spec.segment("action")
+    good = 'plant {"tree": {"v": 1, "kids": [{"v": 2, "kids": []}]}, "mode": "sun"}'
+    assert call_problem(spec, action, good) is None
+    bad = {
+        'plant {"mode": "sun", "tree": {"v": 1, "kids": []}}': "does not start",
+        'plant {"tree": {"v": 1, "kids": {"v": 2}}, "mode": "sun"}': "['tree']['kids']",
+        'plant {"tree": {"v": 1, "kids": []}, "mode": "moon"}': "['mode']",
+        'plant {"tree": {"v": 1, "kids": []}, "mode": "sun"} and more': "must go on with",
+        'plant {"tree": {"v": 1, "kids": [}, "mode": "sun"}': "not JSON",
+        'water {"tree": 1}': "not a tool",
+    }
+    for text, message in bad.items():
+        problem = call_problem(spec, action, text)
+        assert problem is not None and message in problem, (text, problem)
+
+
+def test_an_argument_schema_the_runtime_cannot_write_is_a_located_error():
+    from test_decode import EXTRA
+
+    text = EXTRA["data-nested-calls"].replace("v: {type: integer}", "v: {type: integer, minimum: 3}")
+    with pytest.raises(SpecError) as info:
+        ltlagent.load(text)
+    assert "tool 'plant': argument 'tree'" in info.value.message and "minimum" in info.value.message
+    assert text.splitlines()[info.value.span.line - 1].strip().startswith("plant:")
+
+
+def _garden_plan(tool: str):
+    from ltlagent.runtime.policy import Policy
+
+    spec = garden()
+    return Policy(spec).plan([Step("user")], f"action.{tool}", tool)
+
+
+def test_a_part_of_a_value_not_known_is_not_known():
+    """``forall v in this.args.items: v.id != "bad"``: an element that is no candidate could have any
+    id, so only the empty list is on offer (an OTHER element's parts are unknown, never "not bad")."""
+    plan = _garden_plan("pick")
+    count, items = plan.fields
+    assert plan.element_choice({"count": 1}, items, []) == ([], False)
+    assert plan.may_end({"count": 1}, items, [])
+
+
+def test_finite_and_numeric_fields_offer_what_the_rules_allow():
+    import re as _re
+
+    from ltlagent.runtime.calls import _value_language
+
+    mode = _garden_plan("plant").fields[1]
+    assert _garden_plan("plant").scalar_choice({"tree": {"v": 1, "kids": []}}, mode) == (["sun"], False)
+    loud = _garden_plan("tag") is None  # no plant yet: tag is never offered
+    assert loud
+    plan = _garden_plan("pick")
+    count = plan.fields[0]
+    allowed, other = plan.scalar_choice({}, count)
+    assert (allowed, other) == ([], True)
+    kind, regex = _value_language(count, plan.schema, allowed, other)
+    assert kind == "regex" and not _re.fullmatch(regex, "3")
+    assert all(_re.fullmatch(regex, str(n)) for n in (0, 4, 30, -3, 33, 123))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.one_of(st.integers(-1000, 1000), st.floats(-50, 50, allow_nan=False)), max_size=6),
+       st.integers(-100_000, 100_000))
+def test_integer_except_is_every_integer_but_the_excluded(excluded, n):
+    import re as _re
+
+    from ltlagent.runtime.policy import integer_except
+
+    regex = integer_except(excluded)
+    assert bool(_re.fullmatch(regex, str(n))) == (not any(n == e for e in excluded))
+    assert not any(_re.fullmatch(regex, t) for t in ("-0", "01", "", "-", "1.0", "+1"))
+
+
+def test_recursive_arguments_decode_under_random_logits(tiny_tokenizer):
+    """The garden spec's trees (a recursive ``$ref``), nested objects, enums and integers are written
+    under random logits, and every run satisfies the spec; some trees nest, some picks are made."""
+    from ltlagent.runtime.adversarial import RandomLogits
+    from ltlagent.runtime.agent import Runtime, prompt_text
+    from ltlagent.runtime.trace import verdict
+
+    from samplers import Sampler
+    from test_decode import RandomEnv
+
+    compiled = ltlagent.compile(garden())
+    decoder = Runtime.for_tokenizer(tiny_tokenizer, tiny_tokenizer.eos_token_id).decoder(compiled)
+    calls = []
+    for seed in range(10):
+        sampler = Sampler(temperature=1.0, top_p=0.9, seed=seed) if seed % 2 else Sampler()
+        result = decoder.run(RandomLogits(len(tiny_tokenizer), seed), sampler, RandomEnv(seed),
+                             prompt_text(compiled.spec))
+        assert verdict(compiled, result)["satisfied"], (seed, result.letters)
+        calls += [r.text for r in result.segments if r.name == "action"]
+    assert any('"kids": [{' in c.replace('"kids":[', '"kids": [') for c in calls if c.startswith("plant"))
+    assert any(c.startswith("pick") for c in calls)

@@ -47,6 +47,43 @@ EXTRA = {
           - ltl: 'G(action.note -> previous user & !(exists n in action.note: true))'
         limits: {max_segments: 12, max_tokens: 300}
         """),
+    "data-nested-calls": textwrap.dedent("""\
+        name: garden
+        segments:
+          user: {tag: "User:", by: env, input: user}
+          action: {tag: "Action:", call: [plant, tag, pick], max_tokens: 90}
+          observation: {tag: "Observation:", by: env, tool: {name_from: action}}
+          response: {tag: "Response:", max_tokens: 20}
+        tools:
+          plant:
+            function: "json:dumps"
+            parameters:
+              type: object
+              $defs:
+                node: {type: object, properties: {v: {type: integer}, kids: {type: array, items: {$ref: "#/$defs/node"}}},
+                       required: [v, kids]}
+              properties:
+                tree: {$ref: "#/$defs/node"}
+                mode: {enum: [sun, shade]}
+          tag:
+            function: "json:dumps"
+            parameters: {type: object, properties: {label: {type: object, properties: {a: {type: string}, b: {type: array,
+                         items: {type: integer}}}, required: [a, b]}, loud: {type: boolean}}}
+          pick:
+            function: "json:dumps"
+            parameters: {type: object, properties: {count: {type: integer}, items: {type: array, items: {type: object,
+                         properties: {id: {type: string}}, required: [id]}}}}
+        behavior:
+          - ltl: user
+          - ltl: G(action -> X observation)
+          - ltl: G(observation -> X (action | response))
+          - ltl: G(user -> X (action | response))
+          - ltl: G(response -> WX user)
+          - ltl: 'G(action.plant -> this.args.mode != "shade" & !(exists p in action.plant: true))'
+          - ltl: 'G(action.tag -> !(this.args.loud) & (exists p in action.plant: true))'
+          - ltl: 'G(action.pick -> this.args.count != 3 & (forall v in this.args.items: v.id != "bad"))'
+        limits: {max_segments: 10, max_tokens: 300}
+        """),
     "json-and-grammar": textwrap.dedent("""\
         name: structured
         segments:

@@ -100,14 +100,19 @@ def test_every_rule_says_why(name):
 @pytest.mark.parametrize("path", SPEC_PATHS, ids=lambda p: p.stem)
 def test_model_contents_are_decodable(path):
     """Every model segment's content constraint translates to the runtime's regex (grammars regular; a
-    call segment's calls, each under its tool's parameters)."""
-    from ltlagent.compiler.content import call_regex
+    call segment's arguments, each to a regex or a grammar under its tool's parameters)."""
+    from ltlagent.compiler.content import argument_schemas, value_language
     from ltlagent.runtime.constraints import content_regex
 
     spec = compiled(path.stem).spec
     for segment in spec.segments:
         if segment.by == "model" and segment.content.kind == "call":
-            re.compile(call_regex(spec, segment), re.DOTALL)
+            for name in segment.options:
+                for _, schema, root in argument_schemas(spec.tool(name)):
+                    language = value_language(schema, root)
+                    assert language[0] in ("regex", "schema")
+                    if language[0] == "regex":
+                        re.compile(language[1], re.DOTALL)
         elif segment.by == "model" and segment.content.kind != "choice":
             re.compile(content_regex(segment), re.DOTALL)
 
