@@ -245,14 +245,11 @@ def call_problem(spec, segment, content: str) -> Optional[str]:
     if name not in segment.options:
         return f"{name!r} is not a tool {segment.name!r} may call ({', '.join(segment.options)})"
     tool = spec.tool(name)
-    text, pos = " " + content + segment.end, 0
-    opening = call_opening(tool)
+    text, opening = " " + content + segment.end, call_opening(tool)
     if not text.startswith(opening):
         return f"the call {content[:60]!r} does not start {opening.strip()!r}"
-    pos, args = len(opening), {}
-    separators = call_separators(tool, segment.end)
-    decoder = json.JSONDecoder()
-    for (field, _, _), sep in zip(argument_schemas(tool), separators):
+    pos, args, decoder = len(opening), {}, json.JSONDecoder()
+    for (field, _, _), sep in zip(argument_schemas(tool), call_separators(tool, segment.end)):
         try:
             args[field], pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:

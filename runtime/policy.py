@@ -464,6 +464,11 @@ def plain_string(schema: dict) -> bool:
     return schema.get("type") == "string" and set(schema) <= {"type", "description", "title"}
 
 
+def plain_number(schema: dict) -> bool:
+    """An integer or number schema with no constraint but its type."""
+    return schema.get("type") in ("integer", "number") and set(schema) <= {"type", "description", "title"}
+
+
 class CallPlan:
     """The arguments of one call, decided field by field (lists element by element)."""
 
@@ -622,11 +627,6 @@ def _trie_complement(node: dict) -> str:
     return "(" + "|".join(branches) + ")"
 
 
-def plain_number(schema: dict) -> bool:
-    """An integer or number schema with no constraint but its type."""
-    return schema.get("type") in ("integer", "number") and set(schema) <= {"type", "description", "title"}
-
-
 def integer_except(excluded: list) -> str:
     """A regex of the integers other than the ``excluded`` numbers, each written one way (``0`` or
     ``-?[1-9][0-9]*``): built on the excluded integers' trie of digits, so none of them matches (a
@@ -641,8 +641,9 @@ def integer_except(excluded: list) -> str:
     return _integer_complement(trie, "") or "(?!)"  # never None: there are infinitely many integers
 
 
-def _integer_complement(node: dict, prefix: str) -> str:
-    """Integers (as above) starting with ``prefix`` that are not exactly a word of the trie at ``node``."""
+def _integer_complement(node: dict, prefix: str) -> Optional[str]:
+    """Integers (as above) starting with ``prefix`` that are not exactly a word of the trie at ``node``
+    (None when there are none)."""
     branches = [""] if prefix not in ("", "-") and None not in node else []
     nexts = "-0123456789" if prefix == "" else "123456789" if prefix == "-" else "" if prefix == "0" else "0123456789"
     off = [c for c in nexts if c not in node]
