@@ -245,6 +245,11 @@ def _argument_problem(tool) -> Optional[str]:
     from .content import ContentError, argument_schemas, value_language
 
     for field, sub, root in argument_schemas(tool):
+        unenforced = _unenforced(sub, top=True)
+        if unenforced:
+            return (f"argument {field!r}: the runtime does not enforce {unenforced!r} while writing arguments "
+                    "(allowed: type, properties, required, items, enum, const, anyOf, $ref, $defs, minItems, "
+                    "maxItems on an argument, and pattern, minLength, maxLength, format on strings)")
         items = sub.get("items") if sub.get("type") == "array" and isinstance(sub.get("items"), dict) else None
         for schema in [sub] + ([items] if items is not None else []):
             try:
@@ -255,3 +260,27 @@ def _argument_problem(tool) -> Optional[str]:
             if problem:
                 return f"argument {field!r}: the runtime cannot decode its schema: {problem}"
     return None
+
+
+_ENFORCED = {"type", "properties", "required", "items", "enum", "const", "anyOf", "$ref", "minItems", "title",
+             "description", "$schema", "$id", "$comment", "default", "examples", "$defs", "definitions",
+             "additionalProperties"}
+_STRING_KEYWORDS = {"pattern", "minLength", "maxLength", "format"}
+
+
+def _unenforced(schema, top: bool = False) -> Optional[str]:
+    """The first keyword of an argument schema that the writer does not enforce (so a decoded call could
+    break its tool's schema), or None. ``maxItems`` holds on an argument's own list only."""
+    if not isinstance(schema, dict):
+        return None
+    allowed = _ENFORCED | ({"maxItems"} if top else set()) | (_STRING_KEYWORDS if schema.get("type") == "string" else set())
+    for key, value in schema.items():
+        if key not in allowed:
+            return key
+        if key == "additionalProperties" and value is False and not schema.get("properties"):
+            return "additionalProperties: false without properties"
+    subs = list((schema.get("properties") or {}).values()) + list((schema.get("$defs") or {}).values()) \
+        + list((schema.get("definitions") or {}).values()) + list(schema.get("anyOf") or [])
+    if isinstance(schema.get("items"), dict):
+        subs.append(schema["items"])
+    return next((found for sub in subs if (found := _unenforced(sub))), None)

@@ -204,6 +204,8 @@ def value_language(schema: dict, root: dict) -> tuple:
     included). Raises ContentError when neither can decode it."""
     import json
 
+    if "maxItems" in schema:  # a list argument's length is the writer's to bound (check refuses it deeper)
+        schema = {k: v for k, v in schema.items() if k != "maxItems"}
     text = json.dumps(schema)
     if isinstance(schema.get("type"), str) and schema["type"] in _SCALARS and "$ref" not in schema \
             and "anyOf" not in schema:

@@ -79,6 +79,7 @@ class _Writer:
     def write(self) -> None:
         for k, field in enumerate(self.plan.fields):
             sep, self.current = self.separators[k], k
+            self.plan.take_peers(field, self.assigned)
             if field.is_list:
                 self.assigned[field.name] = self.write_list(field, sep, k)
             else:
@@ -94,7 +95,7 @@ class _Writer:
                         if (ends := self.delimiters(field, prefix + [c], sep))]
             if other and (ends := self.delimiters(field, prefix + [OTHER], sep)):
                 branches.append((_element_language(field, self.plan.schema, allowed), ends))
-            if not prefix and self.plan.may_end(self.assigned, field, []):
+            if not prefix and not field.schema.get("minItems") and self.plan.may_end(self.assigned, field, []):
                 branches.append((("regex", ""), re.escape("]" + sep)))
             if not branches:
                 from .decode import DecodeError
@@ -112,7 +113,8 @@ class _Writer:
         """The regex of what may follow the element that ends ``prefix``: ``, `` when one more element
         can still be allowed and the budget leaves room for it (a list that may not end yet goes on
         while any budget is left), ``]`` + ``sep`` when the list may end there; "" when neither."""
-        ends = [re.escape("]" + sep)] if self.plan.may_end(self.assigned, field, prefix) else []
+        least = field.schema.get("minItems", 0)
+        ends = [re.escape("]" + sep)] if len(prefix) >= least and self.plan.may_end(self.assigned, field, prefix) else []
         most = field.schema.get("maxItems")
         room = self.room_for_more(sep) or (not ends and self.tokens < self.budget)  # never past the budget
         if (most is None or len(prefix) < most) and room and self.plan.may_continue(self.assigned, field, prefix):

@@ -41,6 +41,7 @@ class _Marker:
 
 UNKNOWN, OTHER = _Marker("UNKNOWN"), _Marker("OTHER")
 READS_INSIDE = ("reads inside",)  # the probe's note of the fields whose values' parts the rules read
+PEERS = ("peers",)  # the probe's note of (field, field) pairs the rules compare with each other
 
 
 class OpenList(list):
@@ -291,18 +292,28 @@ def _walk(value, parts) -> list:
     return values
 
 
+def _peers(a: Probe, b: Probe) -> None:
+    """Two fields of the call being written are compared: each one's values are the other's candidates."""
+    a.notes.setdefault(PEERS, set()).update({(a.field, b.field), (b.field, a.field)})
+
+
 def _compare3(op: str, left, right):
     """``left op right`` where either side may hold markers (see the module doc)."""
     if _marked(right) and not _marked(left) and op in ("==", "!="):
         left, right = right, left  # equality is symmetric: the side holding markers goes left
+    members = (right if isinstance(right, list) else list(right) if isinstance(right, dict) else []) \
+        if op in ("in", "notin") else [right]
     if isinstance(left, Probe):
-        if op in ("in", "notin"):
-            for member in (right if isinstance(right, list) else list(right) if isinstance(right, dict) else []):
-                if not _marked(member):
-                    left.note(member)
-        elif not _marked(right):
-            left.note(right)
+        for member in members:
+            if isinstance(member, Probe):
+                _peers(left, member)
+            elif not _marked(member):
+                left.note(member)
         return None
+    if op in ("in", "notin") and not _marked(left):
+        for member in members:  # "a" in this.args.tags: "a" is a candidate of the tags' elements
+            if isinstance(member, Probe):
+                member.note(left)
     if isinstance(right, _Marker) or (op in ("in", "notin") and _marked(right)):
         return None  # e.g. OTHER == OTHER: the same value, or two different ones, not known
     if left is UNKNOWN:
@@ -447,8 +458,19 @@ def settle(f: FieldInfo, read_inside: bool = False) -> None:
     finite = _finite_values(schema)
     if finite is not None:
         f.candidates, f.other = finite, False
-    else:
-        f.other = not read_inside and (plain_string(schema) or plain_number(schema) or not f.candidates)
+        return
+    if schema.get("type") in ("string", "number", "integer") and "$ref" not in schema:
+        import jsonschema
+
+        valid = jsonschema.validators.validator_for(schema)(schema).is_valid
+        f.candidates = [c for c in f.candidates if valid(c)]  # a value the field cannot hold is no choice
+    f.other = not read_inside and (plain_string(schema) or plain_number(schema) or not f.candidates)
+
+
+def _add_candidates(f: FieldInfo, values) -> None:
+    for v in values:
+        if not _marked(v) and not any(json_equal(v, c) for c in f.candidates):
+            f.candidates.append(v)
 
 
 def _finite_values(schema: dict) -> Optional[list]:
@@ -479,9 +501,10 @@ class CallPlan:
                        for name, sub in props.items()]
         self.budget_left = MAX_SEARCH
         self.answers: dict = {}  # exists() per assignment: the writer asks the same questions again
-        inside = self._probe() if policy.formulas else set()
+        self.peers: dict = {}
+        self.inside = self._probe() if policy.formulas else set()
         for f in self.fields:
-            settle(f, f.name in inside)
+            settle(f, f.name in self.inside)
 
     def _step(self, args: dict) -> list[Step]:
         return self.past + [Step(self.letter, {"tool": self.tool, "args": args})]
@@ -495,7 +518,24 @@ class CallPlan:
             found = notes.get(f.name, [])
             f.candidates = [v for v in found if not (f.is_list and isinstance(v, list))] if f.is_list else found
             f.lists = [v for v in found if isinstance(v, list)] if f.is_list else []
+        by_name = {f.name: f for f in self.fields}
+        for a, b in sorted(notes.get(PEERS, set())):
+            self.peers.setdefault(a, set()).add(b)
+            _add_candidates(by_name[a], by_name[b].candidates)
         return notes.get(READS_INSIDE, set())
+
+    def take_peers(self, f: FieldInfo, assigned: dict) -> None:
+        """Before ``f`` is written: the values written for the fields the rules compare it with become
+        its candidates too (so a value other than the candidates differs from them, as the judge
+        assumes)."""
+        values = []
+        for name in sorted(self.peers.get(f.name, ())):
+            if name in assigned and not _marked(assigned[name]):
+                v = assigned[name]
+                values += v if isinstance(v, list) and not isinstance(v, OpenList) else [v]
+        if values:
+            _add_candidates(f, values)
+            settle(f, f.name in self.inside)
 
     def _judge(self, args: dict):
         self.budget_left -= 1
@@ -600,22 +640,35 @@ def literal_regex(values) -> str:
     return "(" + "|".join(re.escape(literal(v)) for v in values) + ")" if values else "(?!)"
 
 
+EXCEPT_DEPTH = 2  # units a complement spells out (outlines-core's DFA grows exponentially with depth: 3 units
+# took 0.7 s, 9 units over 280 s); a longer excluded string blocks every string with its first units
+
+
 def string_except(excluded: list[str]) -> str:
     """A regex of the JSON strings other than the ``excluded`` ones, each string having one spelling
-    (STRING_CHAR units): built on the excluded strings' trie of units, so none of them matches."""
+    (STRING_CHAR units): built on the excluded strings' trie of units, so none of them matches. A string
+    longer than EXCEPT_DEPTH units excludes every string with its first EXCEPT_DEPTH units (the regex
+    engine bounds nesting): sound, a little less complete."""
     trie: dict = {}
     for text in excluded:
         node = trie
-        for unit in _UNIT.findall(literal(text)[1:-1]):
+        units = _UNIT.findall(literal(text)[1:-1])
+        for unit in units[:EXCEPT_DEPTH]:
             node = node.setdefault(unit, {})
-        node[None] = True
-    return '"' + _trie_complement(trie) + '"'
+        node[None if len(units) <= EXCEPT_DEPTH else _BLOCK] = True
+    return '"' + (_trie_complement(trie) or "(?!)") + '"'
 
 
-def _trie_complement(node: dict) -> str:
-    """Strings of STRING_CHAR units that are not exactly a word of the trie rooted at ``node``."""
+_BLOCK = ("block",)
+
+
+def _trie_complement(node: dict) -> Optional[str]:
+    """Strings of STRING_CHAR units that are not exactly a word of the trie rooted at ``node``, nor
+    start with a blocked prefix (None when there are none)."""
+    if _BLOCK in node:
+        return None
     branches = [] if None in node else [""]  # ending here is fine unless an excluded word ends here
-    units = [u for u in node if u is not None]
+    units = [u for u in node if isinstance(u, str)]
     chars = "".join(re.escape(u) for u in units if len(u) == 1)
     escapes = "".join(u[1] for u in units if len(u) == 2)
     char_class = rf'[^"\\\x00-\x1F\x7F-\x9F{chars}]'
@@ -623,7 +676,9 @@ def _trie_complement(node: dict) -> str:
     first = char_class + (rf"|\\[{re.escape(rest)}]" if rest else "")
     branches.append(f"({first}){STRING_CHAR}*")  # a first unit off the trie: anything may follow
     for unit in units:
-        branches.append(re.escape(unit) + _trie_complement(node[unit]))
+        tail = _trie_complement(node[unit])
+        if tail is not None:
+            branches.append(re.escape(unit) + tail)
     return "(" + "|".join(branches) + ")"
 
 

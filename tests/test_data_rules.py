@@ -606,3 +606,87 @@ def test_recursive_arguments_decode_under_random_logits(tiny_tokenizer):
         calls += [r.text for r in result.segments if r.name == "action"]
     assert any('"kids": [{' in c.replace('"kids":[', '"kids": [') for c in calls if c.startswith("plant"))
     assert any(c.startswith("pick") for c in calls)
+
+
+PAIR = textwrap.dedent("""\
+    name: pair
+    segments:
+      user: {tag: "User:", by: env, input: user}
+      action: {tag: "Action:", call: [f, g], max_tokens: 60}
+      observation: {tag: "Observation:", by: env, tool: {name_from: action}}
+      response: {tag: "Response:", max_tokens: 20}
+    tools:
+      f: {function: "json:dumps", parameters: {type: object, properties: {a: {type: string}, b: {type: string},
+          tags: {type: array, items: {type: string}, minItems: 1}}}}
+      g: {function: "json:dumps", parameters: {type: object, properties: {a: {type: integer}}}}
+    behavior:
+      - ltl: user
+      - ltl: G(action -> X observation)
+      - ltl: G(observation -> X (action | response))
+      - ltl: G(user -> X (action | response))
+      - ltl: G(response -> WX user)
+      - ltl: RULE
+    limits: {max_segments: 12, max_tokens: 300}
+    """)
+
+
+def _pair_plan(rule: str, past=None):
+    from ltlagent.runtime.policy import Policy
+
+    return Policy(ltlagent.load(PAIR.replace("RULE", f"'{rule}'"))).plan(past or [Step("user")], "action.f", "f")
+
+
+def test_two_arguments_of_one_call_compared_keep_the_rule():
+    """``a != b``: once ``a`` is written, "any other value" of ``b`` excludes it (the judge assumes an
+    other value differs from every value it is compared with)."""
+    import re as _re
+
+    from ltlagent.runtime.calls import _value_language
+
+    plan = _pair_plan('G(action.f -> this.args.a != this.args.b | this.args.b == "c")')
+    b = plan.fields[1]
+    plan.take_peers(b, {"a": "z"})
+    allowed, other = plan.scalar_choice({"a": "z"}, b)
+    kind, regex = _value_language(b, plan.schema, allowed, other)
+    assert allowed == ["c"] and other and not _re.fullmatch(regex, '"z"') and _re.fullmatch(regex, '"y"')
+
+
+def test_a_constant_in_a_list_argument_is_a_candidate_of_its_elements():
+    plan = _pair_plan('G(action.f -> "a" in this.args.tags)')
+    assert plan.fields[2].candidates == ["a"]
+    assert plan.element_choice({"a": "x", "b": "y"}, plan.fields[2], [])[0] == ["a"]
+
+
+def test_a_value_the_field_cannot_hold_is_no_candidate():
+    past = [Step("user"), call("action.g", {"a": 5}, "{}"), Step("observation")]
+    plan = _pair_plan("G(action.f -> !(exists q in action.g: q.args.a == this.args.a))", past)
+    assert plan.fields[0].candidates == [] and plan.scalar_choice({}, plan.fields[0]) == ([], True)
+
+
+def test_an_argument_keyword_the_writer_does_not_enforce_is_a_located_error():
+    text = PAIR.replace("RULE", "G(user -> X (action | response))").replace(
+        "g: {function: \"json:dumps\", parameters: {type: object, properties: {a: {type: integer}}}}",
+        "g: {function: \"json:dumps\", parameters: {type: object, properties: {a: {type: integer, minimum: 1}}}}")
+    with pytest.raises(SpecError) as info:
+        ltlagent.load(text)
+    assert "does not enforce 'minimum'" in info.value.message
+    assert text.splitlines()[info.value.span.line - 1].strip().startswith("g:")
+
+
+def test_min_items_holds_under_random_logits(tiny_tokenizer):
+    from ltlagent.runtime.adversarial import RandomLogits
+    from ltlagent.runtime.agent import Runtime, prompt_text
+    from ltlagent.runtime.trace import verdict
+
+    from samplers import Sampler
+    from test_decode import RandomEnv
+
+    compiled = ltlagent.compile(ltlagent.load(PAIR.replace("RULE", "G(action.f -> this.args.a != this.args.b)")))
+    decoder = Runtime.for_tokenizer(tiny_tokenizer, tiny_tokenizer.eos_token_id).decoder(compiled)
+    calls = []
+    for seed in range(8):
+        result = decoder.run(RandomLogits(len(tiny_tokenizer), seed), Sampler(), RandomEnv(seed),
+                             prompt_text(compiled.spec))
+        assert verdict(compiled, result)["satisfied"], (seed, result.letters)
+        calls += [r.text for r in result.segments if r.name == "action" and r.text.startswith("f ")]
+    assert calls and all('"tags": []' not in c for c in calls)
